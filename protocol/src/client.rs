@@ -1,0 +1,404 @@
+//! The client side of an RTMP connection, as a state machine: what the browser client and the
+//! gateway's test client speak.
+//!
+//! Run loop: call the request methods (`connect`, `create_stream`, `play`, ...), then
+//! [`ClientSession::drain_output`] and send the bytes; feed what arrives to
+//! [`ClientSession::handle_input`] and read [`ClientSession::poll_event`] until `None`.
+//! Requests made before the handshake completes are sent right after it.
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+
+use crate::amf::{DecodeLimits, Value};
+use crate::chunk::DecoderLimits;
+use crate::handshake::{Handshake, Progress};
+use crate::link::{Link, LinkError};
+use crate::message::{Command, Envelope, Message, UserControl};
+use crate::server::MediaKind;
+use crate::types::{StreamId, Timestamp};
+
+/// Settings of a client session.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub chunk_limits: DecoderLimits,
+    pub amf_limits: DecodeLimits,
+    /// Outgoing chunk size, announced after the handshake.
+    pub chunk_size: u32,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            chunk_limits: DecoderLimits::default(),
+            amf_limits: DecodeLimits::default(),
+            chunk_size: 4096,
+        }
+    }
+}
+
+/// What the server said or sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// `_result` of connect: the server's properties and the info object (Connect.Success).
+    Connected {
+        properties: Value,
+        info: Value,
+    },
+    /// `_error` of connect: the info object (Connect.Rejected, InvalidApp, ...).
+    ConnectRejected {
+        info: Value,
+    },
+    /// `_result` of createStream.
+    StreamCreated {
+        transaction_id: f64,
+        stream_id: StreamId,
+    },
+    /// `_result` of any other call.
+    CallResult {
+        transaction_id: f64,
+        command_object: Value,
+        args: Vec<Value>,
+    },
+    /// `_error` of any other call (NetConnection.Call.Failed, ...).
+    CallError {
+        transaction_id: f64,
+        command_object: Value,
+        args: Vec<Value>,
+    },
+    /// An `onStatus` command: NetStream codes on a stream, NetConnection codes on stream 0.
+    Status {
+        stream_id: StreamId,
+        info: Value,
+    },
+    /// An `onPlayStatus` data message.
+    PlayStatus {
+        stream_id: StreamId,
+        timestamp: Timestamp,
+        info: Value,
+    },
+    /// Any other data message: onMetaData, onCuePoint, `|RtmpSampleAccess`, onStatus data
+    /// (Data.Start), NetStream.send handlers.
+    Data {
+        stream_id: StreamId,
+        timestamp: Timestamp,
+        values: Vec<Value>,
+    },
+    Media {
+        stream_id: StreamId,
+        timestamp: Timestamp,
+        kind: MediaKind,
+        payload: Bytes,
+    },
+    UserControl(UserControl),
+    /// A command the server called on the client (onBWDone, onFCPublish, close, ...).
+    ServerCall {
+        stream_id: StreamId,
+        name: String,
+        args: Vec<Value>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Connect,
+    CreateStream,
+    Call,
+}
+
+/// One client-side RTMP connection (see the module docs for the run loop).
+pub struct ClientSession {
+    config: ClientConfig,
+    handshake: Option<Handshake>,
+    link: Link,
+    /// Messages requested before the handshake completed.
+    deferred: Vec<(StreamId, Timestamp, Message)>,
+    events: VecDeque<ClientEvent>,
+    transactions: HashMap<u64, Pending>,
+    next_transaction: f64,
+}
+
+impl ClientSession {
+    /// A session whose C0+C1 is already queued for sending.
+    pub fn new(config: ClientConfig) -> Result<Self, LinkError> {
+        let (handshake, c0c1) = Handshake::client()?;
+        let mut link = Link::new(config.chunk_limits, config.amf_limits);
+        link.send_raw(&c0c1);
+        Ok(ClientSession {
+            config,
+            handshake: Some(handshake),
+            link,
+            deferred: Vec::new(),
+            events: VecDeque::new(),
+            transactions: HashMap::new(),
+            next_transaction: 1.0,
+        })
+    }
+
+    /// True once the handshake is over.
+    pub fn is_handshake_done(&self) -> bool {
+        self.handshake.is_none()
+    }
+
+    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        if let Some(handshake) = &mut self.handshake {
+            match handshake.handle_input(bytes)? {
+                Progress::InProgress { response } => {
+                    self.link.send_raw(&response);
+                    return Ok(());
+                }
+                Progress::Done {
+                    response,
+                    remaining,
+                } => {
+                    self.handshake = None;
+                    self.link.send_raw(&response);
+                    self.link.set_chunk_size(self.config.chunk_size);
+                    for (stream_id, timestamp, message) in std::mem::take(&mut self.deferred) {
+                        self.link.send(stream_id, timestamp, &message);
+                    }
+                    self.link.push_input(&remaining);
+                }
+            }
+        } else {
+            self.link.push_input(bytes);
+        }
+        while let Some(envelope) = self.link.next_message()? {
+            self.handle_message(envelope);
+        }
+        Ok(())
+    }
+
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn drain_output(&mut self, into: &mut Vec<Bytes>) {
+        self.link.drain_output(into);
+    }
+
+    /// All queued output as one buffer (for transports that send one message at a time).
+    pub fn take_output(&mut self) -> Vec<u8> {
+        let mut segments = Vec::new();
+        self.link.drain_output(&mut segments);
+        segments.concat()
+    }
+
+    /// `connect` with the given command object (app, tcUrl, objectEncoding, ...).
+    pub fn connect(&mut self, command_object: Value, args: Vec<Value>) -> f64 {
+        if command_object.get_f64("objectEncoding") == Some(3.0) {
+            // Commands keep AMF0 values but travel in the AMF3 envelope, as Flash's do.
+            self.link.amf3_envelope = true;
+        }
+        self.command(
+            StreamId::CONTROL,
+            "connect",
+            Pending::Connect,
+            command_object,
+            args,
+        )
+    }
+
+    /// `createStream`; the answer is [`ClientEvent::StreamCreated`] with this transaction id.
+    pub fn create_stream(&mut self) -> f64 {
+        self.command(
+            StreamId::CONTROL,
+            "createStream",
+            Pending::CreateStream,
+            Value::Null,
+            Vec::new(),
+        )
+    }
+
+    /// `NetConnection.call(name, responder, ...args)`.
+    pub fn call(&mut self, name: &str, args: Vec<Value>) -> f64 {
+        self.command(StreamId::CONTROL, name, Pending::Call, Value::Null, args)
+    }
+
+    /// A stream command that expects no answer but status events (play, pause, seek, ...).
+    pub fn stream_command(&mut self, stream_id: StreamId, name: &str, args: Vec<Value>) {
+        let command = Command {
+            name: name.into(),
+            transaction_id: 0.0,
+            command_object: Value::Null,
+            args,
+        };
+        self.send(stream_id, Timestamp::ZERO, Message::Command(command));
+    }
+
+    pub fn play(&mut self, stream_id: StreamId, name: &str, start: f64, len: f64, reset: bool) {
+        self.stream_command(
+            stream_id,
+            "play",
+            vec![name.into(), start.into(), len.into(), reset.into()],
+        );
+    }
+
+    pub fn publish(&mut self, stream_id: StreamId, name: &str, mode: &str) {
+        self.stream_command(stream_id, "publish", vec![name.into(), mode.into()]);
+    }
+
+    pub fn close_stream(&mut self, stream_id: StreamId) {
+        self.stream_command(stream_id, "closeStream", Vec::new());
+    }
+
+    pub fn delete_stream(&mut self, stream_id: StreamId) {
+        let args = vec![Value::Number(f64::from(stream_id.0))];
+        self.stream_command(StreamId::CONTROL, "deleteStream", args);
+    }
+
+    /// Tells the server how much the player buffers (Flash sends it on play and on bufferTime
+    /// changes).
+    pub fn set_buffer_length(&mut self, stream_id: StreamId, buffer_ms: u32) {
+        self.send(
+            StreamId::CONTROL,
+            Timestamp::ZERO,
+            Message::UserControl(UserControl::SetBufferLength {
+                stream_id,
+                buffer_ms,
+            }),
+        );
+    }
+
+    /// A data message on a stream (`@setDataFrame`, `NetStream.send`).
+    pub fn send_data(&mut self, stream_id: StreamId, timestamp: Timestamp, values: Vec<Value>) {
+        self.send(stream_id, timestamp, Message::Data(values));
+    }
+
+    /// Audio or video from a publisher.
+    pub fn send_media(
+        &mut self,
+        stream_id: StreamId,
+        timestamp: Timestamp,
+        kind: MediaKind,
+        payload: Bytes,
+    ) {
+        let message = match kind {
+            MediaKind::Audio => Message::Audio(payload),
+            MediaKind::Video => Message::Video(payload),
+        };
+        self.send(stream_id, timestamp, message);
+    }
+
+    fn command(
+        &mut self,
+        stream_id: StreamId,
+        name: &str,
+        pending: Pending,
+        command_object: Value,
+        args: Vec<Value>,
+    ) -> f64 {
+        let transaction_id = self.next_transaction;
+        self.next_transaction += 1.0;
+        self.transactions.insert(transaction_id as u64, pending);
+        let command = Command {
+            name: name.into(),
+            transaction_id,
+            command_object,
+            args,
+        };
+        self.send(stream_id, Timestamp::ZERO, Message::Command(command));
+        transaction_id
+    }
+
+    fn send(&mut self, stream_id: StreamId, timestamp: Timestamp, message: Message) {
+        if self.handshake.is_some() {
+            self.deferred.push((stream_id, timestamp, message));
+        } else {
+            self.link.send(stream_id, timestamp, &message);
+        }
+    }
+
+    fn handle_message(&mut self, envelope: Envelope) {
+        let Envelope {
+            stream_id,
+            timestamp,
+            message,
+        } = envelope;
+        let event = match message {
+            Message::Audio(payload) => ClientEvent::Media {
+                stream_id,
+                timestamp,
+                kind: MediaKind::Audio,
+                payload,
+            },
+            Message::Video(payload) => ClientEvent::Media {
+                stream_id,
+                timestamp,
+                kind: MediaKind::Video,
+                payload,
+            },
+            Message::UserControl(event) => ClientEvent::UserControl(event),
+            Message::Data(mut values) => match values.first().and_then(Value::as_str) {
+                Some("onPlayStatus") if values.len() >= 2 => ClientEvent::PlayStatus {
+                    stream_id,
+                    timestamp,
+                    info: values.swap_remove(1),
+                },
+                _ => ClientEvent::Data {
+                    stream_id,
+                    timestamp,
+                    values,
+                },
+            },
+            Message::Command(command) => self.command_event(stream_id, command),
+            _ => return,
+        };
+        self.events.push_back(event);
+    }
+
+    fn command_event(&mut self, stream_id: StreamId, command: Command) -> ClientEvent {
+        let Command {
+            name,
+            transaction_id,
+            command_object,
+            mut args,
+        } = command;
+        let is_result = name == "_result";
+        if is_result || name == "_error" {
+            let pending = self.transactions.remove(&(transaction_id as u64));
+            let first = args.first().cloned().unwrap_or(Value::Null);
+            return match (pending, is_result) {
+                (Some(Pending::Connect), true) => ClientEvent::Connected {
+                    properties: command_object,
+                    info: first,
+                },
+                (Some(Pending::Connect), false) => ClientEvent::ConnectRejected { info: first },
+                (Some(Pending::CreateStream), true) => match first.as_f64() {
+                    Some(id) if id >= 0.0 && id <= f64::from(u32::MAX) => {
+                        ClientEvent::StreamCreated {
+                            transaction_id,
+                            stream_id: StreamId(id as u32),
+                        }
+                    }
+                    _ => ClientEvent::CallError {
+                        transaction_id,
+                        command_object,
+                        args,
+                    },
+                },
+                (_, true) => ClientEvent::CallResult {
+                    transaction_id,
+                    command_object,
+                    args,
+                },
+                (_, false) => ClientEvent::CallError {
+                    transaction_id,
+                    command_object,
+                    args,
+                },
+            };
+        }
+        if name == "onStatus" && !args.is_empty() {
+            return ClientEvent::Status {
+                stream_id,
+                info: args.swap_remove(0),
+            };
+        }
+        ClientEvent::ServerCall {
+            stream_id,
+            name,
+            args,
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! # rtmpws-protocol
+//!
+//! The RTMP core that the rtmpws gateway (tokio) and browser client (wasm32) share. It does no
+//! I/O and reads no clock: bytes and time go in, events and bytes come out.
+//!
+//! Layout, bottom up:
+//! - [`types`]: newtypes for ids and timestamps.
+//! - [`amf`]: AMF0/AMF3 values and bounded codecs.
+//! - [`chunk`]: the chunk stream decoder and encoder.
+//! - [`message`]: RTMP messages (control, user control, commands, data, media) to and from
+//!   chunk payloads.
+//! - [`status`]: the catalogue of NetStream/NetConnection status codes.
+//! - [`handshake`]: the RTMP handshake, wrapping `rml_rtmp`'s.
+//! - [`server`] and [`client`]: the session state machines.
+#![forbid(unsafe_code)]
+
+pub mod amf;
+pub mod chunk;
+pub mod client;
+pub mod handshake;
+mod link;
+pub mod message;
+pub mod server;
+pub mod status;
+pub mod types;
+
+pub use link::LinkError;
+pub use types::{ChunkStreamId, MessageType, StreamId, Timestamp};

@@ -1,0 +1,762 @@
+//! The server side of an RTMP connection, as a state machine.
+//!
+//! Run loop, the same in the gateway's tokio task and in tests:
+//! 1. [`ServerSession::handle_input`] with the bytes that arrived;
+//! 2. [`ServerSession::poll_event`] until `None`, answering requests with the `accept_*`,
+//!    `reject_*`, `send_*` and `begin_*` methods;
+//! 3. [`ServerSession::drain_output`] and write the segments, in order.
+//!
+//! The session knows the protocol (what a command means, which messages a reply consists of,
+//! in FMS's order); the gateway decides (which apps exist, which names are published).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+
+use crate::amf::{DecodeLimits, Value};
+use crate::chunk::{ChunkError, DecoderLimits, SharedChunks};
+use crate::handshake::{Handshake, Progress};
+use crate::link::{Link, LinkError};
+use crate::message::{BandwidthLimit, Command, Envelope, Message, UserControl};
+use crate::status::{Info, Status};
+use crate::types::{StreamId, Timestamp};
+
+/// Settings of a server session.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub chunk_limits: DecoderLimits,
+    pub amf_limits: DecodeLimits,
+    /// Outgoing chunk size, announced right after the handshake. Every connection of a gateway
+    /// must use the same one so media can be chunked once for all subscribers.
+    pub chunk_size: u32,
+    pub window_ack_size: u32,
+    pub peer_bandwidth: u32,
+    /// `fmsVer` in the connect reply; many clients check that it starts with "FMS/".
+    pub fms_version: String,
+    /// Most NetStreams one connection may create.
+    pub max_streams: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            chunk_limits: DecoderLimits::default(),
+            amf_limits: DecodeLimits::default(),
+            chunk_size: 4096,
+            window_ack_size: 2_500_000,
+            peer_bandwidth: 2_500_000,
+            fms_version: "FMS/3,5,7,7009".into(),
+            max_streams: 16,
+        }
+    }
+}
+
+/// A client's `connect` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectRequest {
+    /// Application name, without instance or query: "live" for `rtmp://host/live/inst?x=1`.
+    pub app: String,
+    /// Application instance, if the app path had a second part.
+    pub instance: Option<String>,
+    /// The query string (after `?`) of the app or tcUrl, without the `?`.
+    pub query: Option<String>,
+    pub tc_url: String,
+    pub object_encoding: f64,
+    /// The whole command object, for anything else the application wants to read.
+    pub command_object: Value,
+    /// Extra arguments passed to `NetConnection.connect()`.
+    pub args: Vec<Value>,
+}
+
+/// How a publisher wants its stream treated (`NetStream.publish(name, type)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishMode {
+    Live,
+    Record,
+    Append,
+    AppendWithGap,
+}
+
+impl PublishMode {
+    fn parse(value: Option<&Value>) -> PublishMode {
+        match value.and_then(Value::as_str) {
+            Some("record") => PublishMode::Record,
+            Some("append") => PublishMode::Append,
+            Some("appendWithGap") => PublishMode::AppendWithGap,
+            _ => PublishMode::Live,
+        }
+    }
+}
+
+/// `NetStream.play(name, start, len, reset)` with Flash's defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlayRequest {
+    pub name: String,
+    /// -2: live or recorded; -1: live only; >= 0: recorded from this many seconds.
+    pub start: f64,
+    /// -1: to the end; 0: a single frame; > 0: that many seconds.
+    pub len: f64,
+    /// Flush the playlist (true) or queue after the current item (false).
+    pub reset: bool,
+}
+
+/// Audio, video or data: the three things a publisher sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// What the session needs the application to know or decide.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    /// Answer with [`ServerSession::accept_connect`] or [`ServerSession::reject_connect`].
+    ConnectRequested(ConnectRequest),
+    /// Answer with [`ServerSession::begin_publish`] or a status such as Publish.BadName.
+    PublishRequested {
+        stream_id: StreamId,
+        name: String,
+        mode: PublishMode,
+    },
+    PlayRequested {
+        stream_id: StreamId,
+        request: PlayRequest,
+    },
+    /// `play2(NetStreamPlayOptions)`: the options object as sent.
+    Play2Requested {
+        stream_id: StreamId,
+        options: Value,
+    },
+    PauseRequested {
+        stream_id: StreamId,
+        pause: bool,
+        position_ms: f64,
+    },
+    SeekRequested {
+        stream_id: StreamId,
+        position_ms: f64,
+    },
+    ReceiveAudio {
+        stream_id: StreamId,
+        enabled: bool,
+    },
+    ReceiveVideo {
+        stream_id: StreamId,
+        enabled: bool,
+    },
+    /// The stream stopped playing or publishing (closeStream, deleteStream or FCUnpublish).
+    StreamClosed {
+        stream_id: StreamId,
+    },
+    /// Audio or video from a publisher.
+    Media {
+        stream_id: StreamId,
+        timestamp: Timestamp,
+        kind: MediaKind,
+        payload: Bytes,
+    },
+    /// A data message from a publisher, `@setDataFrame` already removed: `["onMetaData", {...}]`,
+    /// `["onCuePoint", ...]`, or a `NetStream.send()` handler and its arguments.
+    Data {
+        stream_id: StreamId,
+        timestamp: Timestamp,
+        values: Vec<Value>,
+    },
+    /// A message the session ignored and why, for the application's logs.
+    Ignored {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Handshake,
+    AwaitingConnect,
+    ConnectPending,
+    Connected,
+    /// Rejected or closed: nothing more is read.
+    Closing,
+}
+
+/// One server-side RTMP connection (see the module docs for the run loop).
+pub struct ServerSession {
+    config: ServerConfig,
+    handshake: Handshake,
+    link: Link,
+    phase: Phase,
+    events: VecDeque<ServerEvent>,
+    connect_transaction: f64,
+    object_encoding: f64,
+    /// Streams created with createStream; ids are never reused on one connection.
+    streams: BTreeMap<StreamId, ()>,
+    next_stream_id: u32,
+}
+
+impl ServerSession {
+    pub fn new(config: ServerConfig) -> Self {
+        let link = Link::new(config.chunk_limits, config.amf_limits);
+        ServerSession {
+            config,
+            handshake: Handshake::server(),
+            link,
+            phase: Phase::Handshake,
+            events: VecDeque::new(),
+            connect_transaction: 1.0,
+            object_encoding: 0.0,
+            streams: BTreeMap::new(),
+            next_stream_id: 1,
+        }
+    }
+
+    /// Feeds bytes from the client. An error means the connection must be closed (after
+    /// draining output).
+    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        match self.phase {
+            Phase::Handshake => match self.handshake.handle_input(bytes)? {
+                Progress::InProgress { response } => {
+                    self.link.send_raw(&response);
+                    return Ok(());
+                }
+                Progress::Done {
+                    response,
+                    remaining,
+                } => {
+                    self.link.send_raw(&response);
+                    self.phase = Phase::AwaitingConnect;
+                    self.link.push_input(&remaining);
+                }
+            },
+            Phase::Closing => return Ok(()),
+            _ => self.link.push_input(bytes),
+        }
+        while let Some(envelope) = self.link.next_message()? {
+            self.handle_message(envelope);
+            if self.phase == Phase::Closing {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Moves the bytes to send, in order, to `into`.
+    pub fn drain_output(&mut self, into: &mut Vec<Bytes>) {
+        self.link.drain_output(into);
+    }
+
+    /// Bytes queued and not yet drained.
+    pub fn queued_bytes(&self) -> usize {
+        self.link.queued_bytes()
+    }
+
+    /// True once the connection was rejected: flush the output, then close.
+    pub fn is_closing(&self) -> bool {
+        self.phase == Phase::Closing
+    }
+
+    /// The outgoing chunk size media must be chunked with for this connection.
+    pub fn chunk_size(&self) -> u32 {
+        self.link.chunk_size()
+    }
+
+    /// Accepts the pending connect: Window Ack Size, Set Peer Bandwidth, StreamBegin(0), Set
+    /// Chunk Size, then `_result` shaped like FMS's.
+    pub fn accept_connect(&mut self, client_id: &str) {
+        if self.phase != Phase::ConnectPending {
+            return;
+        }
+        self.phase = Phase::Connected;
+        self.send_control(Message::WindowAckSize(self.config.window_ack_size));
+        self.send_control(Message::SetPeerBandwidth {
+            size: self.config.peer_bandwidth,
+            limit: BandwidthLimit::Dynamic,
+        });
+        self.send_control(Message::UserControl(UserControl::StreamBegin(
+            StreamId::CONTROL,
+        )));
+        self.link.set_chunk_size(self.config.chunk_size);
+        let version = self
+            .config
+            .fms_version
+            .trim_start_matches("FMS/")
+            .to_owned();
+        let properties = Value::object([
+            ("fmsVer", Value::from(self.config.fms_version.as_str())),
+            ("capabilities", Value::Number(31.0)),
+            ("mode", Value::Number(1.0)),
+        ]);
+        let info = Info::new(
+            Status::NetConnectionConnectSuccess,
+            Status::NetConnectionConnectSuccess.template(),
+        )
+        .field("objectEncoding", self.object_encoding)
+        .field(
+            "data",
+            Value::EcmaArray(vec![("version".into(), version.into())]),
+        )
+        .field("clientid", client_id)
+        .into_value();
+        self.send_command(
+            StreamId::CONTROL,
+            "_result",
+            self.connect_transaction,
+            properties,
+            vec![info],
+        );
+    }
+
+    /// Rejects the pending connect with NetConnection.Connect.Rejected; the connection is to be
+    /// closed once the output is flushed.
+    pub fn reject_connect(&mut self, description: &str) {
+        let info = Info::new(Status::NetConnectionConnectRejected, description).into_value();
+        self.send_command(
+            StreamId::CONTROL,
+            "_error",
+            self.connect_transaction,
+            Value::Null,
+            vec![info],
+        );
+        self.phase = Phase::Closing;
+    }
+
+    /// Starts a publish: StreamBegin, NetStream.Publish.Start.
+    pub fn begin_publish(&mut self, stream_id: StreamId, name: &str) {
+        self.send_control(Message::UserControl(UserControl::StreamBegin(stream_id)));
+        self.send_status(stream_id, Status::NetStreamPublishStart.info(name));
+    }
+
+    /// Starts (or restarts) playback on `stream_id`: for recorded items StreamIsRecorded first,
+    /// then StreamBegin, Play.Reset (when `reset`), Play.Start, `|RtmpSampleAccess`, and the
+    /// Data.Start data message, as FMS does.
+    pub fn begin_play(&mut self, stream_id: StreamId, name: &str, reset: bool, recorded: bool) {
+        if recorded {
+            self.send_control(Message::UserControl(UserControl::StreamIsRecorded(
+                stream_id,
+            )));
+        }
+        self.send_control(Message::UserControl(UserControl::StreamBegin(stream_id)));
+        if reset {
+            self.send_status(stream_id, Status::NetStreamPlayReset.info(name));
+        }
+        self.send_status(stream_id, Status::NetStreamPlayStart.info(name));
+        self.send_sample_access(stream_id);
+    }
+
+    /// `|RtmpSampleAccess` (lets Flash read pixels and samples) and the Data.Start data message.
+    pub fn send_sample_access(&mut self, stream_id: StreamId) {
+        self.send_data(
+            stream_id,
+            Timestamp::ZERO,
+            vec!["|RtmpSampleAccess".into(), true.into(), true.into()],
+        );
+        self.send_data(
+            stream_id,
+            Timestamp::ZERO,
+            vec![
+                "onStatus".into(),
+                Value::object([("code", Value::from(Status::NetStreamDataStart.code()))]),
+            ],
+        );
+    }
+
+    /// An `onStatus` command on a stream.
+    pub fn send_status(&mut self, stream_id: StreamId, info: Info) {
+        self.send_command(
+            stream_id,
+            "onStatus",
+            0.0,
+            Value::Null,
+            vec![info.into_value()],
+        );
+    }
+
+    /// An `onPlayStatus` data message on a stream (Play.Complete, Play.Switch,
+    /// Play.TransitionComplete).
+    pub fn send_play_status(&mut self, stream_id: StreamId, timestamp: Timestamp, info: Info) {
+        self.send_data(
+            stream_id,
+            timestamp,
+            vec!["onPlayStatus".into(), info.into_value()],
+        );
+    }
+
+    /// A data message (onMetaData, onCuePoint, ...).
+    pub fn send_data(&mut self, stream_id: StreamId, timestamp: Timestamp, values: Vec<Value>) {
+        self.link.send(stream_id, timestamp, &Message::Data(values));
+    }
+
+    /// A user control event (StreamEOF, StreamDry, ...).
+    pub fn send_user_control(&mut self, event: UserControl) {
+        self.send_control(Message::UserControl(event));
+    }
+
+    /// A media message chunked once for all subscribers ([`SharedChunks`] made with
+    /// [`ServerSession::chunk_size`]).
+    pub fn send_media(
+        &mut self,
+        stream_id: StreamId,
+        shared: &SharedChunks,
+    ) -> Result<(), ChunkError> {
+        self.link.send_shared(stream_id, shared)
+    }
+
+    /// Any message, encoded for this connection alone.
+    pub fn send_message(&mut self, stream_id: StreamId, timestamp: Timestamp, message: &Message) {
+        self.link.send(stream_id, timestamp, message);
+    }
+
+    fn send_control(&mut self, message: Message) {
+        self.link.send(StreamId::CONTROL, Timestamp::ZERO, &message);
+    }
+
+    fn send_command(
+        &mut self,
+        stream_id: StreamId,
+        name: &str,
+        transaction_id: f64,
+        command_object: Value,
+        args: Vec<Value>,
+    ) {
+        let command = Command {
+            name: name.into(),
+            transaction_id,
+            command_object,
+            args,
+        };
+        self.link
+            .send(stream_id, Timestamp::ZERO, &Message::Command(command));
+    }
+
+    fn ignore(&mut self, reason: String) {
+        self.events.push_back(ServerEvent::Ignored { reason });
+    }
+
+    fn handle_message(&mut self, envelope: Envelope) {
+        let Envelope {
+            stream_id,
+            timestamp,
+            message,
+        } = envelope;
+        match message {
+            Message::Command(command) => self.handle_command(stream_id, command),
+            Message::Audio(payload) => self.media(stream_id, timestamp, MediaKind::Audio, payload),
+            Message::Video(payload) => self.media(stream_id, timestamp, MediaKind::Video, payload),
+            Message::Data(values) => self.data(stream_id, timestamp, values),
+            Message::UserControl(
+                UserControl::SetBufferLength { .. } | UserControl::PingResponse(_),
+            ) => {}
+            other => self.ignore(format!("message on stream {stream_id}: {other:?}")),
+        }
+    }
+
+    fn media(
+        &mut self,
+        stream_id: StreamId,
+        timestamp: Timestamp,
+        kind: MediaKind,
+        payload: Bytes,
+    ) {
+        if self.streams.contains_key(&stream_id) {
+            self.events.push_back(ServerEvent::Media {
+                stream_id,
+                timestamp,
+                kind,
+                payload,
+            });
+        } else {
+            self.ignore(format!(
+                "{kind:?} on stream {stream_id}, which was not created"
+            ));
+        }
+    }
+
+    fn data(&mut self, stream_id: StreamId, timestamp: Timestamp, mut values: Vec<Value>) {
+        if !self.streams.contains_key(&stream_id) {
+            return self.ignore(format!("data on stream {stream_id}, which was not created"));
+        }
+        // Encoders wrap metadata as ["@setDataFrame", "onMetaData", {...}]: the gateway keeps
+        // and forwards the inner message. A bare "@setDataFrame" (an rml_rtmp crash) is dropped.
+        if values.first().and_then(Value::as_str) == Some("@setDataFrame") {
+            values.remove(0);
+        }
+        match values.first() {
+            Some(Value::String(_)) => self.events.push_back(ServerEvent::Data {
+                stream_id,
+                timestamp,
+                values,
+            }),
+            _ => self.ignore(format!(
+                "data message without a handler name on stream {stream_id}"
+            )),
+        }
+    }
+
+    fn handle_command(&mut self, message_stream: StreamId, command: Command) {
+        let Command {
+            name,
+            transaction_id,
+            command_object,
+            args,
+        } = command;
+        if name == "connect" {
+            return self.connect(transaction_id, command_object, args);
+        }
+        if self.phase != Phase::Connected {
+            return self.ignore(format!("{name} before connect was accepted"));
+        }
+        let arg = |i: usize| args.get(i);
+        let name_arg = || arg(0).and_then(Value::as_str).map(str::to_owned);
+        match name.as_str() {
+            "createStream" => self.create_stream(transaction_id),
+            "releaseStream" => self.reply_result(transaction_id, vec![Value::Undefined]),
+            "FCPublish" | "FCUnpublish" => {
+                let stream_name = name_arg().unwrap_or_default();
+                let (handler, status) = if name == "FCPublish" {
+                    ("onFCPublish", Status::NetStreamPublishStart)
+                } else {
+                    ("onFCUnpublish", Status::NetStreamUnpublishSuccess)
+                };
+                let info = Info::new(status, stream_name.as_str()).into_value();
+                self.send_command(StreamId::CONTROL, handler, 0.0, Value::Null, vec![info]);
+                self.reply_result(transaction_id, vec![Value::Undefined]);
+            }
+            "deleteStream" => {
+                if let Some(id) = arg(0).and_then(Value::as_f64).and_then(stream_id_from) {
+                    if self.streams.remove(&id).is_some() {
+                        self.events
+                            .push_back(ServerEvent::StreamClosed { stream_id: id });
+                    }
+                }
+            }
+            // Flash sends closeStream on the stream itself without arguments; some clients send
+            // it on stream 0 with the id as argument.
+            "closeStream" => {
+                let id = if message_stream != StreamId::CONTROL {
+                    Some(message_stream)
+                } else {
+                    arg(0).and_then(Value::as_f64).and_then(stream_id_from)
+                };
+                match id {
+                    Some(id) if self.streams.contains_key(&id) => self
+                        .events
+                        .push_back(ServerEvent::StreamClosed { stream_id: id }),
+                    _ => self.ignore(format!("closeStream for unknown stream {id:?}")),
+                }
+            }
+            "publish" | "play" | "play2" | "pause" | "pauseRaw" | "seek" | "receiveAudio"
+            | "receiveVideo" => self.stream_command(message_stream, &name, args),
+            _ => {
+                let info = Info::new(
+                    Status::NetConnectionCallFailed,
+                    Status::NetConnectionCallFailed.describe(&name),
+                )
+                .into_value();
+                self.send_command(
+                    message_stream,
+                    "_error",
+                    transaction_id,
+                    Value::Null,
+                    vec![info],
+                );
+            }
+        }
+    }
+
+    fn stream_command(&mut self, stream_id: StreamId, name: &str, args: Vec<Value>) {
+        if !self.streams.contains_key(&stream_id) {
+            return self.ignore(format!(
+                "{name} on stream {stream_id}, which was not created"
+            ));
+        }
+        let arg = |i: usize| args.get(i);
+        let invalid = |session: &mut Self, why: &str| {
+            session.send_status(
+                stream_id,
+                Info::new(Status::NetStreamInvalidArg, format!("{name}: {why}")).details(name),
+            );
+        };
+        match name {
+            "publish" => match arg(0).and_then(Value::as_str) {
+                Some(stream_name) if !stream_name.is_empty() => {
+                    let event = ServerEvent::PublishRequested {
+                        stream_id,
+                        name: stream_name.to_owned(),
+                        mode: PublishMode::parse(arg(1)),
+                    };
+                    self.events.push_back(event);
+                }
+                // publish(null) or publish(false) stops publishing, as in Flash.
+                Some(_) | None => self
+                    .events
+                    .push_back(ServerEvent::StreamClosed { stream_id }),
+            },
+            "play" => match arg(0) {
+                Some(Value::String(stream_name)) if !stream_name.is_empty() => {
+                    let number = |i: usize, default: f64| match arg(i) {
+                        Some(Value::Number(n)) if n.is_finite() => Some(*n),
+                        None | Some(Value::Null | Value::Undefined) => Some(default),
+                        Some(_) => None,
+                    };
+                    // reset was a number (flags) before Flash Player 9; 0 meant false.
+                    let reset = match arg(3) {
+                        None | Some(Value::Null | Value::Undefined) => Some(true),
+                        Some(Value::Boolean(b)) => Some(*b),
+                        Some(Value::Number(n)) => Some(*n != 0.0),
+                        Some(_) => None,
+                    };
+                    match (number(1, -2.0), number(2, -1.0), reset) {
+                        (Some(start), Some(len), Some(reset)) => {
+                            let request = PlayRequest {
+                                name: stream_name.clone(),
+                                start,
+                                len,
+                                reset,
+                            };
+                            self.events
+                                .push_back(ServerEvent::PlayRequested { stream_id, request });
+                        }
+                        _ => invalid(self, "start, len and reset must be numbers and a boolean"),
+                    }
+                }
+                // play(false) / play(null) stops playback.
+                Some(Value::Boolean(false) | Value::Null) => self
+                    .events
+                    .push_back(ServerEvent::StreamClosed { stream_id }),
+                _ => invalid(self, "the stream name must be a non-empty string"),
+            },
+            "play2" => match arg(0) {
+                Some(
+                    options @ (Value::Object(_) | Value::TypedObject { .. } | Value::EcmaArray(_)),
+                ) => {
+                    let options = options.clone();
+                    self.events
+                        .push_back(ServerEvent::Play2Requested { stream_id, options });
+                }
+                _ => invalid(self, "play2 needs a NetStreamPlayOptions object"),
+            },
+            "pause" | "pauseRaw" => {
+                let position_ms = match arg(1) {
+                    Some(Value::Number(n)) if n.is_finite() => Some(*n),
+                    None | Some(Value::Null | Value::Undefined) => Some(0.0),
+                    Some(_) => None,
+                };
+                match (arg(0), position_ms) {
+                    (Some(Value::Boolean(pause)), Some(position_ms)) => {
+                        let pause = *pause;
+                        self.events.push_back(ServerEvent::PauseRequested {
+                            stream_id,
+                            pause,
+                            position_ms,
+                        })
+                    }
+                    _ => invalid(self, "pause needs a boolean and a time in milliseconds"),
+                }
+            }
+            "seek" => match arg(0) {
+                Some(Value::Number(ms)) if ms.is_finite() && *ms >= 0.0 => {
+                    let position_ms = *ms;
+                    self.events.push_back(ServerEvent::SeekRequested {
+                        stream_id,
+                        position_ms,
+                    })
+                }
+                _ => invalid(self, "seek needs a time in milliseconds, 0 or more"),
+            },
+            "receiveAudio" | "receiveVideo" => match arg(0) {
+                Some(Value::Boolean(enabled)) => {
+                    let enabled = *enabled;
+                    self.events.push_back(if name == "receiveAudio" {
+                        ServerEvent::ReceiveAudio { stream_id, enabled }
+                    } else {
+                        ServerEvent::ReceiveVideo { stream_id, enabled }
+                    })
+                }
+                _ => invalid(self, "needs a boolean"),
+            },
+            _ => {}
+        }
+    }
+
+    fn connect(&mut self, transaction_id: f64, command_object: Value, args: Vec<Value>) {
+        if self.phase != Phase::AwaitingConnect {
+            return self.ignore("a second connect on one connection".into());
+        }
+        self.connect_transaction = transaction_id;
+        self.object_encoding = command_object.get_f64("objectEncoding").unwrap_or(0.0);
+        self.link.amf3_envelope = self.object_encoding == 3.0;
+        let tc_url = command_object
+            .get_str("tcUrl")
+            .unwrap_or_default()
+            .to_owned();
+        let raw_app = command_object.get_str("app").unwrap_or_default();
+        let (app_path, app_query) = split_query(raw_app);
+        let (app, instance) = match app_path.trim_matches('/').split_once('/') {
+            Some((app, instance)) if !instance.is_empty() => {
+                (app.to_owned(), Some(instance.to_owned()))
+            }
+            Some((app, _)) => (app.to_owned(), None),
+            None => (app_path.trim_matches('/').to_owned(), None),
+        };
+        let query = app_query
+            .or_else(|| split_query(&tc_url).1)
+            .map(str::to_owned);
+        self.phase = Phase::ConnectPending;
+        self.events
+            .push_back(ServerEvent::ConnectRequested(ConnectRequest {
+                app,
+                instance,
+                query,
+                tc_url,
+                object_encoding: self.object_encoding,
+                command_object,
+                args,
+            }));
+    }
+
+    fn create_stream(&mut self, transaction_id: f64) {
+        if self.streams.len() >= self.config.max_streams {
+            let info = Info::new(
+                Status::NetConnectionCallFailed,
+                "createStream: too many streams on this connection",
+            )
+            .into_value();
+            return self.send_command(
+                StreamId::CONTROL,
+                "_error",
+                transaction_id,
+                Value::Null,
+                vec![info],
+            );
+        }
+        let id = StreamId(self.next_stream_id);
+        self.next_stream_id += 1;
+        self.streams.insert(id, ());
+        self.reply_result(transaction_id, vec![Value::Number(f64::from(id.0))]);
+    }
+
+    fn reply_result(&mut self, transaction_id: f64, args: Vec<Value>) {
+        self.send_command(
+            StreamId::CONTROL,
+            "_result",
+            transaction_id,
+            Value::Null,
+            args,
+        );
+    }
+}
+
+/// A stream id from an AMF number, if it is a whole number in range.
+fn stream_id_from(n: f64) -> Option<StreamId> {
+    (n >= 1.0 && n <= f64::from(u32::MAX) && n.fract() == 0.0).then(|| StreamId(n as u32))
+}
+
+/// Splits "path?query" into its parts.
+fn split_query(s: &str) -> (&str, Option<&str>) {
+    match s.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (s, None),
+    }
+}
