@@ -1,0 +1,159 @@
+//! Gateway settings: command-line flags for the common ones, a TOML file for everything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// rtmpws-gateway: RTMP for publishers and players over TCP, and for browsers over WebSocket
+/// (the RTMP byte stream inside binary WebSocket messages at ws://HOST:PORT/APP[/INSTANCE]).
+/// It also serves the demo page.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Args {
+    /// Address for plain RTMP over TCP (publishers such as ffmpeg or OBS, and players).
+    /// [default: 127.0.0.1:1935]
+    #[arg(long, value_name = "ADDR")]
+    pub rtmp_addr: Option<SocketAddr>,
+
+    /// Address for HTTP: serves the demo page (--www-dir) and the client package at /pkg/, and
+    /// accepts RTMP-over-WebSocket upgrades on any other path. [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+
+    /// Folder of recorded FLV files (VOD), one subfolder per application. [default: media]
+    #[arg(long, value_name = "DIR")]
+    pub media_dir: Option<PathBuf>,
+
+    /// Folder of the demo page. [default: www]
+    #[arg(long, value_name = "DIR")]
+    pub www_dir: Option<PathBuf>,
+
+    /// TOML file with any setting (flags given on the command line win). See
+    /// gateway.example.toml for every key.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Every setting, as read from TOML; all keys are optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub rtmp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub media_dir: PathBuf,
+    pub www_dir: PathBuf,
+    /// Folder served at /pkg/: the built browser client (npm package output).
+    pub package_dir: PathBuf,
+    /// Applications clients may connect to; any other gets NetConnection.Connect.Rejected.
+    pub apps: Vec<String>,
+    /// Outgoing RTMP chunk size (the same for every connection, so media is chunked once).
+    pub chunk_size: u32,
+    /// Largest chunk size a peer may set.
+    pub max_peer_chunk_size: u32,
+    /// Largest RTMP message a peer may send, in bytes.
+    pub max_message_size: u32,
+    /// Most connections at once, TCP and WebSocket together.
+    pub max_connections: usize,
+    /// Media messages kept per live stream for subscribers that are behind; a subscriber that
+    /// falls further behind skips to the next keyframe.
+    pub subscriber_queue: usize,
+    /// Largest GOP cache per live stream, in bytes; past it the cache waits for the next
+    /// keyframe.
+    pub gop_cache_bytes: usize,
+    /// Seconds a client has to finish the handshake and connect.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rtmp_addr: SocketAddr::from(([127, 0, 0, 1], 1935)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            media_dir: "media".into(),
+            www_dir: "www".into(),
+            package_dir: "dist".into(),
+            apps: vec!["live".into(), "vod".into()],
+            chunk_size: 4096,
+            max_peer_chunk_size: 1 << 24,
+            max_message_size: 8 << 20,
+            max_connections: 10_000,
+            subscriber_queue: 1024,
+            gop_cache_bytes: 16 << 20,
+            connect_timeout_secs: 10,
+        }
+    }
+}
+
+/// Why the settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// The config file (if any) with the command-line flags applied on top.
+    pub fn load(args: &Args) -> Result<Config, ConfigError> {
+        let mut config = match &args.config {
+            Some(path) => Self::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(addr) = args.rtmp_addr {
+            config.rtmp_addr = addr;
+        }
+        if let Some(addr) = args.http_addr {
+            config.http_addr = addr;
+        }
+        if let Some(dir) = &args.media_dir {
+            config.media_dir = dir.clone();
+        }
+        if let Some(dir) = &args.www_dir {
+            config.www_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(128..=65536).contains(&self.chunk_size) {
+            return Err(ConfigError::Invalid(format!(
+                "chunk_size {} is outside 128..=65536",
+                self.chunk_size
+            )));
+        }
+        if self.max_peer_chunk_size == 0 || self.max_message_size == 0 {
+            return Err(ConfigError::Invalid(
+                "max_peer_chunk_size and max_message_size must be positive".into(),
+            ));
+        }
+        if self.subscriber_queue == 0 || self.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "subscriber_queue and max_connections must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}

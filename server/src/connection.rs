@@ -1,0 +1,497 @@
+//! One client connection: drives a [`ServerSession`] over a [`Transport`] and carries out what
+//! it asks with the live stream [`Registry`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use rtmpws_protocol::chunk::DecoderLimits;
+use rtmpws_protocol::message::UserControl;
+use rtmpws_protocol::server::{
+    ConnectRequest, MediaKind, PlayRequest, PublishMode, ServerConfig, ServerEvent, ServerSession,
+};
+use rtmpws_protocol::status::{Info, Status};
+use rtmpws_protocol::{StreamId, Timestamp};
+use tokio::sync::watch;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::{StreamExt, StreamMap};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::live::{LiveEvent, LiveStream, MediaFrame, Registry, Snapshot};
+use crate::transport::Transport;
+
+/// What every connection shares.
+pub struct Gateway {
+    pub config: Config,
+    pub registry: Registry,
+    next_id: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Gateway {
+    pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> Self {
+        let registry = Registry::new(config.subscriber_queue, config.gop_cache_bytes);
+        Gateway {
+            config,
+            registry,
+            next_id: AtomicU64::new(1),
+            shutdown,
+        }
+    }
+
+    fn session_config(&self) -> ServerConfig {
+        ServerConfig {
+            chunk_limits: DecoderLimits {
+                max_chunk_size: self.config.max_peer_chunk_size,
+                max_message_size: self.config.max_message_size,
+                ..DecoderLimits::default()
+            },
+            chunk_size: self.config.chunk_size,
+            ..ServerConfig::default()
+        }
+    }
+}
+
+/// What a NetStream of this connection is doing.
+enum Role {
+    Publishing {
+        stream: Arc<LiveStream>,
+        name: String,
+    },
+    Playing(Player),
+}
+
+struct Player {
+    stream: Arc<LiveStream>,
+    name: String,
+    paused: bool,
+    audio: bool,
+    video: bool,
+    /// After losing messages (or turning video back on), wait for a keyframe so the decoder
+    /// never sees a frame whose references are missing.
+    await_keyframe: bool,
+    dropped: u64,
+}
+
+struct Connection {
+    gateway: Arc<Gateway>,
+    id: u64,
+    session: ServerSession,
+    app: Option<String>,
+    roles: HashMap<StreamId, Role>,
+    feeds: StreamMap<StreamId, BroadcastStream<LiveEvent>>,
+}
+
+/// Serves one connection until it closes or the gateway shuts down.
+pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: String) {
+    let id = gateway.next_id.fetch_add(1, Ordering::Relaxed);
+    let mut shutdown = gateway.shutdown.clone();
+    let connect_deadline =
+        tokio::time::Instant::now() + Duration::from_secs(gateway.config.connect_timeout_secs);
+    let mut conn = Connection {
+        session: ServerSession::new(gateway.session_config()),
+        gateway,
+        id,
+        app: None,
+        roles: HashMap::new(),
+        feeds: StreamMap::new(),
+    };
+    debug!(id, %peer, "connection opened");
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                conn.shut_down();
+                let _ = conn.flush(&mut transport, &mut out).await;
+                break;
+            }
+            read = transport.read(&mut buf) => match read {
+                Ok(0) => break,
+                Ok(n) => {
+                    if let Err(e) = conn.session.handle_input(&buf[..n]) {
+                        warn!(id, %peer, "closing: {e}");
+                        let _ = conn.flush(&mut transport, &mut out).await;
+                        break;
+                    }
+                    conn.handle_events();
+                }
+                Err(e) => {
+                    debug!(id, %peer, "read failed: {e}");
+                    break;
+                }
+            },
+            Some((stream_id, event)) = conn.feeds.next(), if !conn.feeds.is_empty() => {
+                conn.on_feed(stream_id, event);
+                // Batch whatever else is ready into the same write.
+                for _ in 0..256 {
+                    match conn.feeds.next().now_or_never() {
+                        Some(Some((stream_id, event))) => conn.on_feed(stream_id, event),
+                        _ => break,
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(connect_deadline), if conn.app.is_none() => {
+                info!(id, %peer, "closing: no connect within {}s", conn.gateway.config.connect_timeout_secs);
+                break;
+            }
+        }
+        if let Err(e) = conn.flush(&mut transport, &mut out).await {
+            debug!(id, %peer, "write failed: {e}");
+            break;
+        }
+        if conn.session.is_closing() {
+            break;
+        }
+    }
+    conn.release();
+    transport.close().await;
+    debug!(id, %peer, "connection closed");
+}
+
+impl Connection {
+    async fn flush<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        out: &mut Vec<Bytes>,
+    ) -> std::io::Result<()> {
+        self.session.drain_output(out);
+        if out.is_empty() {
+            return Ok(());
+        }
+        let result = transport.write(out).await;
+        out.clear();
+        result
+    }
+
+    fn handle_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                ServerEvent::ConnectRequested(request) => self.connect(request),
+                ServerEvent::PublishRequested {
+                    stream_id,
+                    name,
+                    mode,
+                } => self.publish(stream_id, name, mode),
+                ServerEvent::PlayRequested { stream_id, request } => self.play(stream_id, request),
+                ServerEvent::Play2Requested { stream_id, options } => {
+                    // play2 transitions switch between recorded items; live streams have none.
+                    let name = options.get_str("streamName").unwrap_or_default().to_owned();
+                    let info = Info::new(
+                        Status::NetStreamPlayFailed,
+                        format!("play2 cannot transition to {name}: not a recorded stream"),
+                    )
+                    .details(&name);
+                    self.session.send_status(stream_id, info);
+                }
+                ServerEvent::PauseRequested {
+                    stream_id, pause, ..
+                } => self.pause(stream_id, pause),
+                ServerEvent::SeekRequested {
+                    stream_id,
+                    position_ms,
+                } => {
+                    let name = self.stream_name(stream_id);
+                    let info = Info::new(Status::NetStreamSeekFailed, format!("Seeking {position_ms} (stream ID: {stream_id}) failed: {name} is live and cannot seek.")).details(&name);
+                    self.session.send_status(stream_id, info);
+                }
+                ServerEvent::ReceiveAudio { stream_id, enabled } => {
+                    if let Some(Role::Playing(player)) = self.roles.get_mut(&stream_id) {
+                        player.audio = enabled;
+                    }
+                }
+                ServerEvent::ReceiveVideo { stream_id, enabled } => {
+                    if let Some(Role::Playing(player)) = self.roles.get_mut(&stream_id) {
+                        player.await_keyframe |= enabled && !player.video;
+                        player.video = enabled;
+                    }
+                }
+                ServerEvent::StreamClosed { stream_id } => self.close_stream(stream_id, true),
+                ServerEvent::Media {
+                    stream_id,
+                    timestamp,
+                    kind,
+                    payload,
+                } => {
+                    if let Some(Role::Publishing { stream, .. }) = self.roles.get(&stream_id) {
+                        let frame =
+                            MediaFrame::new(kind, timestamp, payload, self.session.chunk_size());
+                        stream.push_media(Arc::new(frame));
+                    }
+                }
+                ServerEvent::Data {
+                    stream_id,
+                    timestamp,
+                    values,
+                } => {
+                    if let Some(Role::Publishing { stream, .. }) = self.roles.get(&stream_id) {
+                        stream.push_data(timestamp, values);
+                    }
+                }
+                ServerEvent::Ignored { reason } => debug!(id = self.id, "ignored: {reason}"),
+            }
+        }
+    }
+
+    fn connect(&mut self, request: ConnectRequest) {
+        if self
+            .gateway
+            .config
+            .apps
+            .iter()
+            .any(|app| *app == request.app)
+        {
+            info!(id = self.id, app = %request.app, tc_url = %request.tc_url, "connected");
+            self.session.accept_connect(&self.id.to_string());
+            self.app = Some(request.app);
+        } else {
+            info!(id = self.id, app = %request.app, "rejected: unknown application");
+            self.session.reject_connect(&format!(
+                "Application '{}' is not configured on this server.",
+                request.app
+            ));
+        }
+    }
+
+    fn app(&self) -> &str {
+        self.app.as_deref().unwrap_or_default()
+    }
+
+    fn stream_name(&self, stream_id: StreamId) -> String {
+        match self.roles.get(&stream_id) {
+            Some(Role::Publishing { name, .. }) => name.clone(),
+            Some(Role::Playing(player)) => player.name.clone(),
+            None => String::new(),
+        }
+    }
+
+    fn publish(&mut self, stream_id: StreamId, name: String, mode: PublishMode) {
+        self.close_stream(stream_id, false);
+        let key = stream_key(&name);
+        match self.gateway.registry.publish(self.app(), key, self.id) {
+            Ok(stream) => {
+                info!(
+                    id = self.id,
+                    app = self.app(),
+                    name = key,
+                    ?mode,
+                    "publishing"
+                );
+                self.session.begin_publish(stream_id, key);
+                self.roles.insert(
+                    stream_id,
+                    Role::Publishing {
+                        stream,
+                        name: key.to_owned(),
+                    },
+                );
+            }
+            Err(e) => {
+                info!(id = self.id, name = key, "publish refused: {e}");
+                self.session
+                    .send_status(stream_id, Status::NetStreamPublishBadName.info(key));
+            }
+        }
+    }
+
+    fn play(&mut self, stream_id: StreamId, request: PlayRequest) {
+        let key = stream_key(&request.name).to_owned();
+        if request.reset || !self.roles.contains_key(&stream_id) {
+            self.close_stream(stream_id, false);
+        }
+        if request.start >= 0.0 {
+            // start >= 0 asks for a recorded item only.
+            self.session
+                .send_status(stream_id, Status::NetStreamPlayStreamNotFound.info(&key));
+            return;
+        }
+        let stream = self.gateway.registry.stream(self.app(), &key);
+        let (snapshot, feed) = stream.subscribe();
+        info!(id = self.id, app = self.app(), name = %key, published = snapshot.published, "playing");
+        self.session
+            .begin_play(stream_id, &key, request.reset, false);
+        self.send_snapshot(stream_id, &snapshot);
+        self.feeds.insert(stream_id, BroadcastStream::new(feed));
+        self.roles.insert(
+            stream_id,
+            Role::Playing(Player {
+                stream,
+                name: key,
+                paused: false,
+                audio: true,
+                video: true,
+                await_keyframe: false,
+                dropped: 0,
+            }),
+        );
+    }
+
+    fn send_snapshot(&mut self, stream_id: StreamId, snapshot: &Snapshot) {
+        if let Some(metadata) = &snapshot.metadata {
+            self.session
+                .send_data(stream_id, Timestamp::ZERO, metadata.to_vec());
+        }
+        let frames = snapshot
+            .audio_header
+            .iter()
+            .chain(&snapshot.video_header)
+            .chain(&snapshot.gop);
+        for frame in frames {
+            self.send_frame(stream_id, frame);
+        }
+    }
+
+    fn send_frame(&mut self, stream_id: StreamId, frame: &MediaFrame) {
+        if let Err(e) = self.session.send_media(stream_id, &frame.chunks) {
+            warn!(id = self.id, "cannot send media: {e}");
+        }
+    }
+
+    fn pause(&mut self, stream_id: StreamId, pause: bool) {
+        let Some(Role::Playing(player)) = self.roles.get_mut(&stream_id) else {
+            let info = Info::new(
+                Status::NetStreamFailed,
+                "pause: nothing is playing on this stream",
+            );
+            return self.session.send_status(stream_id, info);
+        };
+        let name = player.name.clone();
+        if pause {
+            player.paused = true;
+            self.session
+                .send_user_control(UserControl::StreamEof(stream_id));
+            self.session
+                .send_status(stream_id, Status::NetStreamPauseNotify.info(&name));
+        } else {
+            player.paused = false;
+            // A live stream resumes at the live edge: a fresh snapshot, not what was missed.
+            let (snapshot, feed) = player.stream.subscribe();
+            self.session
+                .send_user_control(UserControl::StreamBegin(stream_id));
+            self.session
+                .send_status(stream_id, Status::NetStreamUnpauseNotify.info(&name));
+            self.session
+                .send_status(stream_id, Status::NetStreamPlayStart.info(&name));
+            self.send_snapshot(stream_id, &snapshot);
+            self.feeds.insert(stream_id, BroadcastStream::new(feed));
+        }
+    }
+
+    /// Ends what `stream_id` is doing; `notify` tells a publisher Unpublish.Success.
+    fn close_stream(&mut self, stream_id: StreamId, notify: bool) {
+        self.feeds.remove(&stream_id);
+        match self.roles.remove(&stream_id) {
+            Some(Role::Publishing { stream, name }) => {
+                self.gateway.registry.unpublish(
+                    self.app.as_deref().unwrap_or_default(),
+                    &stream,
+                    self.id,
+                );
+                info!(id = self.id, name = %name, "unpublished");
+                if notify {
+                    self.session
+                        .send_status(stream_id, Status::NetStreamUnpublishSuccess.info(&name));
+                }
+            }
+            Some(Role::Playing(player)) => {
+                if player.dropped > 0 {
+                    info!(id = self.id, name = %player.name, dropped = player.dropped, "subscriber lost messages");
+                }
+                let name = player.name.clone();
+                drop(player);
+                self.gateway.registry.forget_if_unused(self.app(), &name);
+            }
+            None => {}
+        }
+    }
+
+    fn on_feed(&mut self, stream_id: StreamId, event: Result<LiveEvent, BroadcastStreamRecvError>) {
+        let Some(Role::Playing(player)) = self.roles.get_mut(&stream_id) else {
+            return;
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                player.dropped += missed;
+                player.await_keyframe = true;
+                return;
+            }
+        };
+        match event {
+            LiveEvent::Media(frame) => {
+                if player.paused {
+                    return;
+                }
+                let wanted = match frame.kind {
+                    MediaKind::Audio => player.audio,
+                    MediaKind::Video => player.video,
+                };
+                if !wanted && !frame.sequence_header {
+                    return;
+                }
+                if player.await_keyframe && !frame.sequence_header {
+                    if frame.kind == MediaKind::Video && frame.keyframe {
+                        player.await_keyframe = false;
+                    } else {
+                        player.dropped += 1;
+                        return;
+                    }
+                }
+                self.send_frame(stream_id, &frame);
+            }
+            LiveEvent::Data { timestamp, values } => {
+                if !player.paused {
+                    self.session
+                        .send_data(stream_id, timestamp, values.to_vec());
+                }
+            }
+            LiveEvent::Published => {
+                let name = player.name.clone();
+                player.await_keyframe = false;
+                self.session
+                    .send_status(stream_id, Status::NetStreamPlayPublishNotify.info(&name));
+            }
+            LiveEvent::Unpublished => {
+                let name = player.name.clone();
+                self.session
+                    .send_status(stream_id, Status::NetStreamPlayUnpublishNotify.info(&name));
+            }
+        }
+    }
+
+    /// Gateway shutdown: publishers are told Unpublish.Success and their subscribers
+    /// UnpublishNotify; players of a live stream hear UnpublishNotify themselves, since their
+    /// publisher's connection may close first.
+    fn shut_down(&mut self) {
+        let ids: Vec<StreamId> = self.roles.keys().copied().collect();
+        for stream_id in ids {
+            if let Some(Role::Playing(player)) = self.roles.get(&stream_id) {
+                if player.stream.is_published() {
+                    let name = player.name.clone();
+                    self.session
+                        .send_status(stream_id, Status::NetStreamPlayUnpublishNotify.info(&name));
+                }
+            }
+            self.close_stream(stream_id, true);
+        }
+    }
+
+    /// Connection gone: a publisher that did not unpublish is unpublished now.
+    fn release(&mut self) {
+        let ids: Vec<StreamId> = self.roles.keys().copied().collect();
+        for stream_id in ids {
+            self.close_stream(stream_id, false);
+        }
+    }
+}
+
+/// The registry key of a stream name: without its query string (tokens and the like).
+fn stream_key(name: &str) -> &str {
+    name.split_once('?').map_or(name, |(key, _)| key)
+}

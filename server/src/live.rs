@@ -1,0 +1,330 @@
+//! Live streams: one publisher, many subscribers, a GOP cache so late joiners start at once.
+//!
+//! Each media message is chunked once ([`SharedChunks`]) and shared by reference count; it
+//! reaches subscribers through a bounded broadcast ring, so the publisher's cost per message
+//! does not depend on the number of subscribers, and a subscriber that falls behind loses the
+//! oldest messages (and then skips to the next keyframe) instead of growing a queue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use rtmpws_protocol::amf::Value;
+use rtmpws_protocol::chunk::SharedChunks;
+use rtmpws_protocol::server::MediaKind;
+use rtmpws_protocol::{ChunkStreamId, MessageType, Timestamp};
+use tokio::sync::broadcast;
+
+/// One audio or video message, ready to send to any subscriber.
+#[derive(Debug)]
+pub struct MediaFrame {
+    pub kind: MediaKind,
+    pub payload: Bytes,
+    pub chunks: SharedChunks,
+    pub keyframe: bool,
+    pub sequence_header: bool,
+}
+
+impl MediaFrame {
+    pub fn new(kind: MediaKind, timestamp: Timestamp, payload: Bytes, chunk_size: u32) -> Self {
+        let first = payload.first().copied().unwrap_or(0);
+        let second = payload.get(1).copied();
+        let (csid, type_id, keyframe, sequence_header) = match kind {
+            // Video tag header: frame type in the high nibble (1 = keyframe), codec in the low;
+            // for AVC (7) the next byte 0 marks the sequence header.
+            MediaKind::Video => (
+                ChunkStreamId::VIDEO,
+                MessageType::VIDEO,
+                first >> 4 == 1,
+                first & 0x0F == 7 && second == Some(0),
+            ),
+            // Audio tag header: sound format in the high nibble; AAC (10) with 0 next is the
+            // AudioSpecificConfig.
+            MediaKind::Audio => (
+                ChunkStreamId::AUDIO,
+                MessageType::AUDIO,
+                false,
+                first >> 4 == 10 && second == Some(0),
+            ),
+        };
+        let chunks = SharedChunks::new(csid, timestamp, type_id, &payload, chunk_size);
+        MediaFrame {
+            kind,
+            payload,
+            chunks,
+            keyframe,
+            sequence_header,
+        }
+    }
+}
+
+/// What subscribers of a live stream receive, in order.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    Media(Arc<MediaFrame>),
+    /// A data message (onMetaData, onCuePoint, NetStream.send handlers).
+    Data {
+        timestamp: Timestamp,
+        values: Arc<Vec<Value>>,
+    },
+    Published,
+    Unpublished,
+}
+
+/// What a new subscriber needs to start at once: metadata, sequence headers, then the
+/// current GOP from its keyframe.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub published: bool,
+    pub metadata: Option<Arc<Vec<Value>>>,
+    pub audio_header: Option<Arc<MediaFrame>>,
+    pub video_header: Option<Arc<MediaFrame>>,
+    pub gop: Vec<Arc<MediaFrame>>,
+}
+
+#[derive(Default)]
+struct State {
+    publisher: Option<u64>,
+    snapshot: Snapshot,
+    gop_bytes: usize,
+}
+
+/// One named live stream.
+pub struct LiveStream {
+    pub name: String,
+    state: Mutex<State>,
+    tx: broadcast::Sender<LiveEvent>,
+    gop_limit: usize,
+}
+
+impl LiveStream {
+    fn new(name: String, queue: usize, gop_limit: usize) -> Self {
+        let (tx, _) = broadcast::channel(queue);
+        LiveStream {
+            name,
+            state: Mutex::new(State::default()),
+            tx,
+            gop_limit,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the state inconsistent in a way that
+        // matters more than losing the stream, so recover the guard.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts following the stream: its current state and every event after it, atomically.
+    pub fn subscribe(&self) -> (Snapshot, broadcast::Receiver<LiveEvent>) {
+        let state = self.state();
+        (state.snapshot.clone(), self.tx.subscribe())
+    }
+
+    pub fn is_published(&self) -> bool {
+        self.state().publisher.is_some()
+    }
+
+    /// Publishes a media frame to every subscriber and keeps it in the GOP cache.
+    pub fn push_media(&self, frame: Arc<MediaFrame>) {
+        let mut state = self.state();
+        let snapshot_frame = Arc::clone(&frame);
+        if frame.sequence_header {
+            match frame.kind {
+                MediaKind::Audio => state.snapshot.audio_header = Some(snapshot_frame),
+                MediaKind::Video => state.snapshot.video_header = Some(snapshot_frame),
+            }
+        } else if frame.keyframe {
+            state.snapshot.gop.clear();
+            state.gop_bytes = frame.payload.len();
+            state.snapshot.gop.push(snapshot_frame);
+        } else if !state.snapshot.gop.is_empty() {
+            if state.gop_bytes + frame.payload.len() > self.gop_limit {
+                // An oversized GOP would make late joiners wait through it anyway; start over
+                // at the next keyframe.
+                state.snapshot.gop.clear();
+                state.gop_bytes = 0;
+            } else {
+                state.gop_bytes += frame.payload.len();
+                state.snapshot.gop.push(snapshot_frame);
+            }
+        }
+        // No receivers is not an error: nobody is watching.
+        let _ = self.tx.send(LiveEvent::Media(frame));
+    }
+
+    /// Publishes a data message; onMetaData is also kept for late joiners.
+    pub fn push_data(&self, timestamp: Timestamp, values: Vec<Value>) {
+        let values = Arc::new(values);
+        let mut state = self.state();
+        if values.first().and_then(Value::as_str) == Some("onMetaData") {
+            state.snapshot.metadata = Some(Arc::clone(&values));
+        }
+        let _ = self.tx.send(LiveEvent::Data { timestamp, values });
+    }
+}
+
+/// Why a publish was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PublishError {
+    #[error("{0} is already being published")]
+    BadName(String),
+}
+
+/// All live streams of the gateway, by application and name.
+#[derive(Default)]
+pub struct Registry {
+    streams: Mutex<HashMap<(String, String), Arc<LiveStream>>>,
+    queue: usize,
+    gop_limit: usize,
+}
+
+impl Registry {
+    pub fn new(queue: usize, gop_limit: usize) -> Self {
+        Registry {
+            streams: Mutex::default(),
+            queue,
+            gop_limit,
+        }
+    }
+
+    fn streams(&self) -> MutexGuard<'_, HashMap<(String, String), Arc<LiveStream>>> {
+        self.streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The stream of that name, created if nobody has asked for it yet.
+    pub fn stream(&self, app: &str, name: &str) -> Arc<LiveStream> {
+        let mut streams = self.streams();
+        let entry = streams
+            .entry((app.to_owned(), name.to_owned()))
+            .or_insert_with(|| {
+                Arc::new(LiveStream::new(name.to_owned(), self.queue, self.gop_limit))
+            });
+        Arc::clone(entry)
+    }
+
+    /// Makes `publisher` the stream's publisher, unless another one is.
+    pub fn publish(
+        &self,
+        app: &str,
+        name: &str,
+        publisher: u64,
+    ) -> Result<Arc<LiveStream>, PublishError> {
+        let stream = self.stream(app, name);
+        {
+            let mut state = stream.state();
+            if state.publisher.is_some() {
+                return Err(PublishError::BadName(name.to_owned()));
+            }
+            state.publisher = Some(publisher);
+            // A new publisher brings new headers; the old GOP is of no use to anyone.
+            state.snapshot = Snapshot {
+                published: true,
+                ..Snapshot::default()
+            };
+            state.gop_bytes = 0;
+            let _ = stream.tx.send(LiveEvent::Published);
+        }
+        Ok(stream)
+    }
+
+    /// Ends `publisher`'s publication of the stream; subscribers stay subscribed and wait.
+    pub fn unpublish(&self, app: &str, stream: &LiveStream, publisher: u64) {
+        {
+            let mut state = stream.state();
+            if state.publisher != Some(publisher) {
+                return;
+            }
+            state.publisher = None;
+            state.snapshot = Snapshot::default();
+            state.gop_bytes = 0;
+            let _ = stream.tx.send(LiveEvent::Unpublished);
+        }
+        self.forget_if_unused(app, &stream.name);
+    }
+
+    /// Drops a stream nobody publishes or watches, so names do not accumulate.
+    pub fn forget_if_unused(&self, app: &str, name: &str) {
+        let mut streams = self.streams();
+        let key = (app.to_owned(), name.to_owned());
+        if let Some(stream) = streams.get(&key) {
+            // The map's Arc plus none other, and no receivers: nobody can observe the removal.
+            if Arc::strong_count(stream) == 1
+                && stream.tx.receiver_count() == 0
+                && !stream.is_published()
+            {
+                streams.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: MediaKind, ts: u32, bytes: &[u8]) -> Arc<MediaFrame> {
+        Arc::new(MediaFrame::new(
+            kind,
+            Timestamp(ts),
+            Bytes::copy_from_slice(bytes),
+            4096,
+        ))
+    }
+
+    #[test]
+    fn late_joiners_get_headers_and_the_gop_from_its_keyframe() {
+        let registry = Registry::new(16, 1 << 20);
+        let stream = registry.publish("live", "cam", 1).unwrap();
+        stream.push_data(
+            Timestamp(0),
+            vec!["onMetaData".into(), Value::EcmaArray(vec![])],
+        );
+        stream.push_media(frame(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0]));
+        stream.push_media(frame(MediaKind::Audio, 0, &[0xAF, 0, 0x12, 0x10]));
+        stream.push_media(frame(MediaKind::Video, 0, &[0x17, 1, 0, 0, 0, 1]));
+        stream.push_media(frame(MediaKind::Video, 33, &[0x27, 1, 0, 0, 0, 2]));
+        stream.push_media(frame(MediaKind::Video, 66, &[0x17, 1, 0, 0, 0, 3]));
+        stream.push_media(frame(MediaKind::Audio, 70, &[0xAF, 1, 9]));
+        let (snapshot, _rx) = stream.subscribe();
+        assert!(snapshot.published && snapshot.metadata.is_some());
+        assert!(snapshot.audio_header.is_some() && snapshot.video_header.is_some());
+        // The last byte of each test payload tells the frames apart.
+        let last: Vec<u8> = snapshot
+            .gop
+            .iter()
+            .map(|f| *f.payload.last().unwrap())
+            .collect();
+        assert_eq!(last, [3, 9]);
+    }
+
+    #[test]
+    fn a_second_publisher_gets_bad_name_and_the_first_keeps_the_stream() {
+        let registry = Registry::new(16, 1 << 20);
+        let stream = registry.publish("live", "cam", 1).unwrap();
+        assert_eq!(
+            registry.publish("live", "cam", 2).err(),
+            Some(PublishError::BadName("cam".into()))
+        );
+        registry.unpublish("live", &stream, 2);
+        assert!(stream.is_published());
+        registry.unpublish("live", &stream, 1);
+        assert!(!stream.is_published());
+        assert!(registry.publish("live", "cam", 2).is_ok());
+    }
+
+    #[test]
+    fn an_oversized_gop_is_dropped_until_the_next_keyframe() {
+        let registry = Registry::new(16, 100);
+        let stream = registry.publish("live", "cam", 1).unwrap();
+        stream.push_media(frame(MediaKind::Video, 0, &[0x17, 1]));
+        stream.push_media(frame(MediaKind::Video, 33, &[0x27; 200]));
+        stream.push_media(frame(MediaKind::Video, 66, &[0x27, 1]));
+        assert!(stream.subscribe().0.gop.is_empty());
+        stream.push_media(frame(MediaKind::Video, 99, &[0x17, 1]));
+        assert_eq!(stream.subscribe().0.gop.len(), 1);
+    }
+}

@@ -1,0 +1,146 @@
+//! rtmpws-gateway: RTMP for publishers and players over TCP, and for browsers over WebSocket.
+//!
+//! Layout: [`config`] (flags and TOML), [`http`] (demo page and WebSocket upgrades),
+//! [`transport`] (TCP and WebSocket byte streams), [`connection`] (one client, driving the
+//! protocol crate's session), [`live`] (live streams and fan-out).
+
+mod config;
+mod connection;
+mod http;
+mod live;
+mod transport;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tracing::{error, info, warn};
+
+use crate::config::{Args, Config};
+use crate::connection::Gateway;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let config = match Config::load(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> std::io::Result<()> {
+    let rtmp = TcpListener::bind(config.rtmp_addr).await?;
+    let http = TcpListener::bind(config.http_addr).await?;
+    info!(rtmp = %rtmp.local_addr()?, http = %http.local_addr()?, apps = ?config.apps, "rtmpws-gateway listening");
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let gateway = Arc::new(Gateway::new(config, shutdown_rx));
+    // Every connection task holds a clone: the strong count tells how many are still running.
+    let tasks = Arc::new(());
+
+    let accept_rtmp = accept_loop(
+        rtmp,
+        Arc::clone(&gateway),
+        Arc::clone(&limit),
+        tasks.clone(),
+        |stream, gateway, peer| async move {
+            let _ = stream.set_nodelay(true);
+            connection::serve(transport::Tcp::new(stream), gateway, peer).await;
+        },
+    );
+    let accept_http = accept_loop(
+        http,
+        Arc::clone(&gateway),
+        limit,
+        tasks.clone(),
+        http::handle,
+    );
+    tokio::select! {
+        _ = accept_rtmp => {}
+        _ = accept_http => {}
+        _ = shutdown_signal() => info!("shutting down"),
+    }
+    let _ = shutdown_tx.send(true);
+    // Give connections a moment to tell their peers (Unpublish.Success, UnpublishNotify).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    while Arc::strong_count(&tasks) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    limit: Arc<Semaphore>,
+    tasks: Arc<()>,
+    handler: F,
+) where
+    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            warn!(%peer, "refused: connection limit reached");
+            continue;
+        };
+        let task = handler(stream, Arc::clone(&gateway), peer.to_string());
+        let token = Arc::clone(&tasks);
+        tokio::spawn(async move {
+            task.await;
+            drop((permit, token));
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,507 @@
+//! Harness for the end-to-end suites: starts the real gateway binary on free loopback ports,
+//! makes test media with ffmpeg, and speaks RTMP to the gateway through the protocol crate's
+//! client session, over TCP or WebSocket.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use rtmpws_protocol::amf::Value;
+use rtmpws_protocol::client::{ClientConfig, ClientEvent, ClientSession};
+use rtmpws_protocol::StreamId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The gateway binary: `RTMPWS_GATEWAY`, or the one cargo built in this workspace.
+pub fn gateway_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("RTMPWS_GATEWAY") {
+        return path.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    for profile in ["debug", "release"] {
+        let path = target.join(profile).join("rtmpws-gateway");
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!("rtmpws-gateway is not built: run `cargo build -p rtmpws-gateway` first (the test script does)");
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; the gateway binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// A running gateway, stopped (by PID) when dropped.
+pub struct Gateway {
+    child: Child,
+    pub rtmp: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: TempDir,
+}
+
+impl Gateway {
+    /// Starts the gateway with default settings plus `extra_config` TOML lines.
+    pub fn start(extra_config: &str) -> Gateway {
+        let dir = TempDir::new("gateway");
+        let rtmp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let config = dir.path().join("gateway.toml");
+        std::fs::create_dir_all(dir.path().join("media")).unwrap();
+        std::fs::write(
+            &config,
+            format!(
+                "rtmp_addr = \"{rtmp}\"\nhttp_addr = \"{http}\"\nmedia_dir = \"{}\"\nwww_dir = \"{}\"\n{extra_config}\n",
+                dir.path().join("media").display(),
+                root().join("www").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
+        let child = Command::new(gateway_binary())
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "debug")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start rtmpws-gateway");
+        let gateway = Gateway {
+            child,
+            rtmp,
+            http,
+            dir,
+        };
+        gateway.wait_listening();
+        gateway
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(self.rtmp).is_ok()
+                && std::net::TcpStream::connect(self.http).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("gateway did not listen within 10 s; log:\n{}", self.log());
+    }
+
+    pub fn rtmp_url(&self, path: &str) -> String {
+        format!("rtmp://{}/{path}", self.rtmp)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}/{path}", self.http)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- gateway log ---\n{}", self.log());
+        }
+    }
+}
+
+/// A temporary folder removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("rtmpws-{prefix}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test FLV made by ffmpeg once per test binary: H.264 + AAC, 320x240, 30 fps, keyframe
+/// every second, `seconds` long.
+pub fn test_flv(seconds: u32) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("rtmpws-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    });
+    let path = dir.join(format!("test-{seconds}s.flv"));
+    if !path.exists() {
+        let tmp = dir.join(format!("test-{seconds}s.tmp.flv"));
+        let status = Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100",
+            ])
+            .args([
+                "-t",
+                &seconds.to_string(),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                "30",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+            .arg(&tmp)
+            .status()
+            .expect("ffmpeg is not installed");
+        assert!(status.success(), "ffmpeg could not make test media");
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+/// An ffmpeg child process, killed when dropped.
+pub struct Ffmpeg(pub Child);
+
+impl Ffmpeg {
+    /// Publishes `file` at real speed to `url` (`-re -c copy -f flv`).
+    pub fn publish(file: &Path, url: &str) -> Ffmpeg {
+        let child = Command::new("ffmpeg")
+            .args(["-v", "error", "-re", "-i"])
+            .arg(file)
+            .args(["-c", "copy", "-f", "flv", url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ffmpeg is not installed");
+        Ffmpeg(child)
+    }
+
+    /// Waits for exit, up to `timeout`; returns the exit success.
+    pub fn wait(&mut self, timeout: Duration) -> Option<bool> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Ffmpeg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The byte pipe under a test client.
+enum Pipe {
+    Tcp(TcpStream),
+    Ws(Box<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>>),
+}
+
+/// An RTMP client for tests: the protocol crate's [`ClientSession`] over TCP or WebSocket.
+pub struct TestClient {
+    session: ClientSession,
+    pipe: Pipe,
+    /// Every event received, in order.
+    pub events: Vec<ClientEvent>,
+    read_buf: Vec<u8>,
+    closed: bool,
+}
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TestClient {
+    /// Opens `rtmp://host:port/...` or `ws://host:port/...` (handshake only; call `connect`).
+    pub async fn open(url: &str) -> TestClient {
+        let session = ClientSession::new(ClientConfig::default()).unwrap();
+        let pipe = if let Some(rest) = url.strip_prefix("rtmp://") {
+            let host = rest.split('/').next().unwrap();
+            Pipe::Tcp(TcpStream::connect(host).await.unwrap())
+        } else {
+            let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            Pipe::Ws(Box::new(ws))
+        };
+        let mut client = TestClient {
+            session,
+            pipe,
+            events: Vec::new(),
+            read_buf: vec![0; 65536],
+            closed: false,
+        };
+        client.flush().await;
+        client
+    }
+
+    /// Opens the URL and sends `connect` for its app, with tcUrl as Flash derives it.
+    pub async fn connect(url: &str, extra: &[(&str, Value)]) -> TestClient {
+        let mut client = Self::open(url).await;
+        let app = url.splitn(4, '/').nth(3).unwrap_or_default().to_owned();
+        let mut props = vec![
+            ("app".to_owned(), Value::from(app)),
+            ("flashVer".to_owned(), "LNX 9,0,124,2".into()),
+            ("tcUrl".to_owned(), url.into()),
+            ("fpad".to_owned(), false.into()),
+            ("capabilities".to_owned(), 15.0.into()),
+            ("audioCodecs".to_owned(), 3191.0.into()),
+            ("videoCodecs".to_owned(), 252.0.into()),
+            ("videoFunction".to_owned(), 1.0.into()),
+            ("objectEncoding".to_owned(), 0.0.into()),
+        ];
+        for (k, v) in extra {
+            props.retain(|(key, _)| key != k);
+            props.push(((*k).to_owned(), v.clone()));
+        }
+        client.session.connect(Value::Object(props), vec![]);
+        client.flush().await;
+        client
+    }
+
+    pub fn session(&mut self) -> &mut ClientSession {
+        &mut self.session
+    }
+
+    /// Sends whatever the session queued.
+    pub async fn flush(&mut self) {
+        let out = self.session.take_output();
+        if out.is_empty() {
+            return;
+        }
+        match &mut self.pipe {
+            Pipe::Tcp(s) => s.write_all(&out).await.unwrap(),
+            Pipe::Ws(ws) => ws.send(WsMessage::Binary(Bytes::from(out))).await.unwrap(),
+        }
+    }
+
+    /// Reads once from the network and feeds the session; false once closed.
+    async fn pump(&mut self) -> bool {
+        if self.closed {
+            return false;
+        }
+        let data: Vec<u8> = match &mut self.pipe {
+            Pipe::Tcp(s) => match s.read(&mut self.read_buf).await {
+                Ok(0) | Err(_) => Vec::new(),
+                Ok(n) => self.read_buf[..n].to_vec(),
+            },
+            Pipe::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(WsMessage::Binary(b))) => break b.to_vec(),
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Vec::new(),
+                    Some(Ok(_)) => continue,
+                }
+            },
+        };
+        if data.is_empty() {
+            self.closed = true;
+            return false;
+        }
+        self.session
+            .handle_input(&data)
+            .expect("the gateway sent something the client cannot decode");
+        self.flush().await;
+        true
+    }
+
+    /// The next event, or `None` on close or after `timeout`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Option<ClientEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(event) = self.session.poll_event() {
+                self.events.push(event.clone());
+                return Some(event);
+            }
+            match tokio::time::timeout_at(deadline, self.pump()).await {
+                Ok(true) => continue,
+                Ok(false) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Reads events until one matches; panics with everything seen on timeout or close.
+    pub async fn wait_for<F: FnMut(&ClientEvent) -> bool>(
+        &mut self,
+        what: &str,
+        mut f: F,
+    ) -> ClientEvent {
+        let start = self.events.len();
+        loop {
+            match self.next_event(TIMEOUT).await {
+                Some(event) if f(&event) => return event,
+                Some(_) => continue,
+                None => panic!("no {what}; got: {:#?}", summarize(&self.events[start..])),
+            }
+        }
+    }
+
+    /// Waits for an onStatus with this code.
+    pub async fn wait_status(&mut self, code: &str) -> Value {
+        match self.wait_for(code, |e| matches!(e, ClientEvent::Status { info, .. } if info.get_str("code") == Some(code))).await {
+            ClientEvent::Status { info, .. } => info,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Waits for the connect answer; returns (accepted, info).
+    pub async fn connect_answer(&mut self) -> (bool, Value) {
+        match self
+            .wait_for("connect answer", |e| {
+                matches!(
+                    e,
+                    ClientEvent::Connected { .. } | ClientEvent::ConnectRejected { .. }
+                )
+            })
+            .await
+        {
+            ClientEvent::Connected { info, .. } => (true, info),
+            ClientEvent::ConnectRejected { info } => (false, info),
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn create_stream(&mut self) -> StreamId {
+        let transaction = self.session.create_stream();
+        self.flush().await;
+        match self
+            .wait_for("createStream result", |e| matches!(e, ClientEvent::StreamCreated { transaction_id, .. } if *transaction_id == transaction))
+            .await
+        {
+            ClientEvent::StreamCreated { stream_id, .. } => stream_id,
+            _ => unreachable!(),
+        }
+    }
+
+    /// True if the connection is still open after `wait` (nothing arrives that closes it).
+    pub async fn is_open_after(&mut self, wait: Duration) -> bool {
+        let _ = self.next_event(wait).await;
+        !self.closed
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+/// A one-line view of events, for assertion messages and issue notes.
+pub fn summarize(events: &[ClientEvent]) -> Vec<String> {
+    events.iter().map(describe).collect()
+}
+
+/// One event as a short line: the code of status events, the handler of data, the kind of media.
+pub fn describe(event: &ClientEvent) -> String {
+    match event {
+        ClientEvent::Connected { info, .. } => {
+            format!("_result {}", info.get_str("code").unwrap_or("?"))
+        }
+        ClientEvent::ConnectRejected { info } => {
+            format!("_error {}", info.get_str("code").unwrap_or("?"))
+        }
+        ClientEvent::StreamCreated { stream_id, .. } => format!("_result createStream {stream_id}"),
+        ClientEvent::CallResult { .. } => "_result".into(),
+        ClientEvent::CallError { args, .. } => {
+            format!(
+                "_error {}",
+                args.first().and_then(|i| i.get_str("code")).unwrap_or("?")
+            )
+        }
+        ClientEvent::Status { info, .. } => {
+            format!("onStatus {}", info.get_str("code").unwrap_or("?"))
+        }
+        ClientEvent::PlayStatus { info, .. } => {
+            format!("onPlayStatus {}", info.get_str("code").unwrap_or("?"))
+        }
+        ClientEvent::Data { values, .. } => match values.first().and_then(Value::as_str) {
+            Some("onStatus") => format!(
+                "data onStatus {}",
+                values.get(1).and_then(|v| v.get_str("code")).unwrap_or("?")
+            ),
+            Some(name) => format!("data {name}"),
+            None => "data ?".into(),
+        },
+        ClientEvent::Media {
+            kind,
+            payload,
+            timestamp,
+            ..
+        } => {
+            let header = match (kind, payload.first(), payload.get(1)) {
+                (rtmpws_protocol::server::MediaKind::Audio, Some(b), Some(0)) if b >> 4 == 10 => {
+                    " AAC sequence header"
+                }
+                (rtmpws_protocol::server::MediaKind::Video, Some(b), Some(0)) if b & 0x0F == 7 => {
+                    " AVC sequence header"
+                }
+                (rtmpws_protocol::server::MediaKind::Video, Some(b), _) if b >> 4 == 1 => {
+                    " keyframe"
+                }
+                _ => "",
+            };
+            format!("{kind:?}{header} @{}", timestamp.0)
+        }
+        ClientEvent::UserControl(event) => format!("{event:?}"),
+        ClientEvent::ServerCall { name, .. } => format!("call {name}"),
+    }
+}

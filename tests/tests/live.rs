@@ -1,0 +1,365 @@
+//! Live streams through the real gateway: ffmpeg publishes over TCP; ffmpeg and the Rust test
+//! client play over TCP and WebSocket.
+
+use std::process::Command;
+use std::time::Duration;
+
+use rtmpws_protocol::amf::Value;
+use rtmpws_protocol::client::ClientEvent;
+use rtmpws_protocol::message::UserControl;
+use rtmpws_protocol::server::MediaKind;
+use rtmpws_tests::{describe, summarize, test_flv, Ffmpeg, Gateway, TestClient};
+
+/// Waits until the gateway's log shows a publisher on `name`.
+async fn wait_published(client_url: &str, name: &str) {
+    // A subscriber that joins before the publisher receives PublishNotify; use one as a probe.
+    let mut probe = TestClient::connect(client_url, &[]).await;
+    assert!(probe.connect_answer().await.0);
+    let stream = probe.create_stream().await;
+    probe.session().play(stream, name, -2.0, -1.0, true);
+    probe.flush().await;
+    probe
+        .wait_for("media", |e| {
+            matches!(
+                e,
+                ClientEvent::Media {
+                    kind: MediaKind::Video,
+                    ..
+                }
+            )
+        })
+        .await;
+}
+
+/// The codes and handlers of a subscriber's first events up to the first video keyframe.
+fn start_sequence(events: &[ClientEvent]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for event in events {
+        let line = describe(event);
+        let done = line.starts_with("Video keyframe");
+        lines.push(line.split(" @").next().unwrap_or_default().to_owned());
+        if done {
+            break;
+        }
+    }
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_subscriber_joining_a_live_stream_gets_fms_sequence_and_media_in_order() {
+    let gateway = Gateway::start("");
+    let media = test_flv(6);
+    let mut ffmpeg = Ffmpeg::publish(&media, &gateway.rtmp_url("live/cam"));
+    wait_published(&gateway.ws_url("live"), "cam").await;
+
+    let mut client = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    let (accepted, info) = client.connect_answer().await;
+    assert!(accepted, "{info:?}");
+    assert_eq!(info.get_str("code"), Some("NetConnection.Connect.Success"));
+    assert_eq!(info.get_str("level"), Some("status"));
+    assert_eq!(info.get_f64("objectEncoding"), Some(0.0));
+    assert!(info.get("clientid").is_some());
+    let properties = match &client.events[client.events.len() - 1] {
+        ClientEvent::Connected { properties, .. } => properties.clone(),
+        _ => unreachable!(),
+    };
+    assert!(properties
+        .get_str("fmsVer")
+        .is_some_and(|v| v.starts_with("FMS/")));
+    assert_eq!(properties.get_f64("capabilities"), Some(31.0));
+
+    let stream = client.create_stream().await;
+    client.session().play(stream, "cam", -2.0, -1.0, true);
+    client.flush().await;
+    client
+        .wait_for("a video keyframe", |e| matches!(e, ClientEvent::Media { kind: MediaKind::Video, payload, .. } if payload[0] >> 4 == 1 && payload[1] == 1))
+        .await;
+    let after_create = client
+        .events
+        .iter()
+        .position(|e| matches!(e, ClientEvent::StreamCreated { .. }))
+        .unwrap();
+    let sequence = start_sequence(&client.events[after_create + 1..]);
+    assert_eq!(
+        sequence,
+        [
+            format!("StreamBegin(StreamId({}))", stream.0),
+            "onStatus NetStream.Play.Reset".into(),
+            "onStatus NetStream.Play.Start".into(),
+            "data |RtmpSampleAccess".into(),
+            "data onStatus NetStream.Data.Start".into(),
+            "data onMetaData".into(),
+            "Audio AAC sequence header".into(),
+            "Video AVC sequence header".into(),
+            "Video keyframe".into(),
+        ],
+        "{:#?}",
+        summarize(&client.events)
+    );
+    let reset = client.events.iter().find_map(|e| match e {
+        ClientEvent::Status { info, stream_id }
+            if info.get_str("code") == Some("NetStream.Play.Reset") =>
+        {
+            Some((info.clone(), *stream_id))
+        }
+        _ => None,
+    });
+    let (reset, on_stream) = reset.unwrap();
+    assert_eq!(
+        on_stream, stream,
+        "Play.Reset must travel on the NetStream, not stream 0"
+    );
+    assert_eq!(reset.get_str("details"), Some("cam"));
+    assert_eq!(
+        reset.get_str("description"),
+        Some("Playing and resetting cam.")
+    );
+    let metadata = client.events.iter().find_map(|e| match e {
+        ClientEvent::Data { values, .. }
+            if values.first().and_then(Value::as_str) == Some("onMetaData") =>
+        {
+            values.get(1).cloned()
+        }
+        _ => None,
+    });
+    let metadata = metadata.unwrap();
+    assert_eq!(metadata.get_f64("width"), Some(320.0));
+    assert_eq!(metadata.get_f64("height"), Some(240.0));
+
+    // Media keeps coming in timestamp order per track until ffmpeg ends; then UnpublishNotify.
+    client.wait_status("NetStream.Play.UnpublishNotify").await;
+    assert_eq!(ffmpeg.wait(Duration::from_secs(10)), Some(true));
+    let mut last = [0u32; 2];
+    let mut frames = [0usize; 2];
+    for event in &client.events {
+        if let ClientEvent::Media {
+            kind, timestamp, ..
+        } = event
+        {
+            let i = (*kind == MediaKind::Video) as usize;
+            assert!(
+                timestamp.0 >= last[i],
+                "{kind:?} went back in time: {} after {}",
+                timestamp.0,
+                last[i]
+            );
+            last[i] = timestamp.0;
+            frames[i] += 1;
+        }
+    }
+    assert!(frames[1] >= 60, "only {} video messages", frames[1]);
+    assert!(frames[0] >= 60, "only {} audio messages", frames[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_waiting_before_the_publisher_gets_publish_notify_then_media() {
+    let gateway = Gateway::start("");
+    let mut client = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(client.connect_answer().await.0);
+    let stream = client.create_stream().await;
+    client.session().play(stream, "later", -1.0, -1.0, true);
+    client.flush().await;
+    client.wait_status("NetStream.Play.Start").await;
+    // Nothing published yet: no media, the connection stays up.
+    assert!(client.is_open_after(Duration::from_millis(500)).await);
+    assert!(!client
+        .events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Media { .. })));
+
+    let _ffmpeg = Ffmpeg::publish(&test_flv(6), &gateway.rtmp_url("live/later"));
+    client.wait_status("NetStream.Play.PublishNotify").await;
+    client.wait_for("AVC sequence header", |e| matches!(e, ClientEvent::Media { kind: MediaKind::Video, payload, .. } if payload[1] == 0)).await;
+    client.wait_for("a keyframe", |e| matches!(e, ClientEvent::Media { kind: MediaKind::Video, payload, .. } if payload[0] >> 4 == 1 && payload[1] == 1)).await;
+    let notify = client
+        .events
+        .iter()
+        .position(|e| describe(e) == "onStatus NetStream.Play.PublishNotify")
+        .unwrap();
+    let first_media = client
+        .events
+        .iter()
+        .position(|e| matches!(e, ClientEvent::Media { .. }))
+        .unwrap();
+    assert!(notify < first_media);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_publishes_and_ffmpeg_plays_back_over_tcp() {
+    let gateway = Gateway::start("");
+    let _publisher = Ffmpeg::publish(&test_flv(8), &gateway.rtmp_url("live/loop"));
+    wait_published(&gateway.rtmp_url("live"), "loop").await;
+    let output = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-i",
+            &gateway.rtmp_url("live/loop"),
+            "-frames:v",
+            "45",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        output.status.success(),
+        "ffmpeg play failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let decoded_video = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with("0,"))
+        .count();
+    assert_eq!(decoded_video, 45, "frames decoded by ffmpeg");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_lifecycle_bad_name_and_unpublish_notify() {
+    let gateway = Gateway::start("");
+    // A publisher speaking the FMLE way, as ffmpeg and OBS do.
+    let mut first = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(first.connect_answer().await.0);
+    first
+        .session()
+        .call("releaseStream", vec![Value::Null, "show".into()]);
+    first
+        .session()
+        .call("FCPublish", vec![Value::Null, "show".into()]);
+    let publishing = first.create_stream().await;
+    first.session().publish(publishing, "show", "live");
+    first.flush().await;
+    let start = first.wait_status("NetStream.Publish.Start").await;
+    assert_eq!(start.get_str("description"), Some("show is now published."));
+    assert!(first
+        .events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::ServerCall { name, .. } if name == "onFCPublish")));
+    let begin = first
+        .events
+        .iter()
+        .position(|e| *e == ClientEvent::UserControl(UserControl::StreamBegin(publishing)))
+        .unwrap();
+    let start_at = first
+        .events
+        .iter()
+        .position(|e| describe(e) == "onStatus NetStream.Publish.Start")
+        .unwrap();
+    assert!(begin < start_at, "StreamBegin comes before Publish.Start");
+
+    let mut viewer = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    assert!(viewer.connect_answer().await.0);
+    let watching = viewer.create_stream().await;
+    viewer.session().play(watching, "show", -2.0, -1.0, true);
+    viewer.flush().await;
+    viewer.wait_status("NetStream.Play.Start").await;
+
+    // A second publisher on the same name: BadName on its stream, and its connection stays up.
+    let mut second = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    assert!(second.connect_answer().await.0);
+    let s2 = second.create_stream().await;
+    second.session().publish(s2, "show", "live");
+    second.flush().await;
+    let bad = second.wait_status("NetStream.Publish.BadName").await;
+    assert_eq!(bad.get_str("level"), Some("error"));
+    assert!(second.is_open_after(Duration::from_millis(300)).await);
+    let s3 = second.create_stream().await;
+    assert!(s3.0 > s2.0, "the connection still answers after BadName");
+
+    // The first publisher stops: Unpublish.Success to it, UnpublishNotify to the viewer.
+    first
+        .session()
+        .call("FCUnpublish", vec![Value::Null, "show".into()]);
+    first.session().close_stream(publishing);
+    first.flush().await;
+    first.wait_status("NetStream.Unpublish.Success").await;
+    viewer.wait_status("NetStream.Play.UnpublishNotify").await;
+
+    // Now the name is free.
+    second.session().publish(s3, "show", "live");
+    second.flush().await;
+    second.wait_status("NetStream.Publish.Start").await;
+    viewer.wait_status("NetStream.Play.PublishNotify").await;
+
+    // A publisher that vanishes without closing is unpublished.
+    drop(second);
+    viewer.wait_status("NetStream.Play.UnpublishNotify").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_app_is_rejected_and_unknown_calls_fail() {
+    let gateway = Gateway::start("");
+    for url in [
+        gateway.rtmp_url("nosuchapp"),
+        gateway.ws_url("nosuchapp/instance"),
+    ] {
+        let mut client = TestClient::connect(&url, &[]).await;
+        let (accepted, info) = client.connect_answer().await;
+        assert!(!accepted);
+        assert_eq!(info.get_str("code"), Some("NetConnection.Connect.Rejected"));
+        assert_eq!(info.get_str("level"), Some("error"));
+        assert!(
+            client.next_event(Duration::from_secs(5)).await.is_none() && client.is_closed(),
+            "closed after rejection"
+        );
+    }
+
+    let mut client = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    assert!(client.connect_answer().await.0);
+    let transaction = client.session().call("noSuchMethod", vec![1.0.into()]);
+    client.flush().await;
+    let error = client
+        .wait_for("_error", |e| matches!(e, ClientEvent::CallError { .. }))
+        .await;
+    let ClientEvent::CallError {
+        transaction_id,
+        args,
+        ..
+    } = error
+    else {
+        unreachable!()
+    };
+    assert_eq!(transaction_id, transaction);
+    assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
+    assert_eq!(args[0].get_str("level"), Some("error"));
+    assert!(client.is_open_after(Duration::from_millis(200)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_encoding_3_clients_connect_and_play() {
+    let gateway = Gateway::start("");
+    let mut client = TestClient::connect(
+        &gateway.ws_url("live/room?token=abc"),
+        &[("objectEncoding", Value::Number(3.0))],
+    )
+    .await;
+    let (accepted, info) = client.connect_answer().await;
+    assert!(accepted, "{info:?}");
+    assert_eq!(info.get_f64("objectEncoding"), Some(3.0));
+    let stream = client.create_stream().await;
+    client.session().play(stream, "x", -2.0, -1.0, true);
+    client.flush().await;
+    client.wait_status("NetStream.Play.Start").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_tells_publishers_and_subscribers() {
+    let mut gateway = Gateway::start("");
+    let mut publisher = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(publisher.connect_answer().await.0);
+    let p = publisher.create_stream().await;
+    publisher.session().publish(p, "bye", "live");
+    publisher.flush().await;
+    publisher.wait_status("NetStream.Publish.Start").await;
+    let mut viewer = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    assert!(viewer.connect_answer().await.0);
+    let v = viewer.create_stream().await;
+    viewer.session().play(v, "bye", -2.0, -1.0, true);
+    viewer.flush().await;
+    viewer.wait_status("NetStream.Play.Start").await;
+
+    assert!(gateway.terminate(), "gateway exits cleanly on SIGTERM");
+    publisher.wait_status("NetStream.Unpublish.Success").await;
+    viewer.wait_status("NetStream.Play.UnpublishNotify").await;
+}
