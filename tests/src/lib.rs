@@ -278,6 +278,12 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 impl TestClient {
     /// Opens `rtmp://host:port/...` or `ws://host:port/...` (handshake only; call `connect`).
     pub async fn open(url: &str) -> TestClient {
+        let mut client = Self::open_pipe(url).await;
+        client.flush().await;
+        client
+    }
+
+    async fn open_pipe(url: &str) -> TestClient {
         let session = ClientSession::new(ClientConfig::default()).unwrap();
         let pipe = if let Some(rest) = url.strip_prefix("rtmp://") {
             let host = rest.split('/').next().unwrap();
@@ -294,6 +300,13 @@ impl TestClient {
             closed: false,
         };
         client.flush().await;
+        client
+    }
+
+    /// Opens the URL without starting a handshake (hostile-input tests).
+    pub async fn open_raw(url: &str) -> TestClient {
+        let mut client = Self::open_pipe(url).await;
+        client.session = ClientSession::new(ClientConfig::default()).unwrap();
         client
     }
 
@@ -335,6 +348,60 @@ impl TestClient {
             Pipe::Tcp(s) => s.write_all(&out).await.unwrap(),
             Pipe::Ws(ws) => ws.send(WsMessage::Binary(Bytes::from(out))).await.unwrap(),
         }
+    }
+
+    /// Sends bytes as they are, bypassing the session (hostile-input tests).
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let result = match &mut self.pipe {
+            Pipe::Tcp(s) => s.write_all(bytes).await.map_err(|e| e.to_string()),
+            Pipe::Ws(ws) => ws
+                .send(WsMessage::Binary(Bytes::copy_from_slice(bytes)))
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        if result.is_err() {
+            self.closed = true;
+        }
+    }
+
+    /// Waits until the handshake is over (the server answered C0+C1).
+    pub async fn finish_handshake(&mut self) {
+        while !self.session.is_handshake_done() {
+            assert!(self.pump().await, "closed during the handshake");
+        }
+    }
+
+    /// Reads and discards until the peer closes; true if it closed within `timeout`.
+    pub async fn closes_within(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.pump_lossy()).await {
+                Ok(true) => continue,
+                Ok(false) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Like `pump`, but tolerates bytes the session cannot decode.
+    async fn pump_lossy(&mut self) -> bool {
+        if self.closed {
+            return false;
+        }
+        let data: Vec<u8> = match &mut self.pipe {
+            Pipe::Tcp(s) => match s.read(&mut self.read_buf).await {
+                Ok(0) | Err(_) => Vec::new(),
+                Ok(n) => self.read_buf[..n].to_vec(),
+            },
+            Pipe::Ws(ws) => match ws.next().await {
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => Vec::new(),
+                Some(Ok(_)) => vec![0],
+            },
+        };
+        if data.is_empty() {
+            self.closed = true;
+        }
+        !self.closed
     }
 
     /// Reads once from the network and feeds the session; false once closed.

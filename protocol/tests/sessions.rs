@@ -1,0 +1,687 @@
+//! The server and client state machines talking to each other in memory: every command the
+//! server understands, its replies, and the hostile inputs that crashed rml_rtmp.
+
+use bytes::Bytes;
+use rtmpws_protocol::amf::{amf0, Value};
+use rtmpws_protocol::chunk::{ChunkDecoder, ChunkEncoder, DecoderLimits, MessageHeader};
+use rtmpws_protocol::client::{ClientConfig, ClientEvent, ClientSession};
+use rtmpws_protocol::message::{Message, UserControl};
+use rtmpws_protocol::server::{
+    MediaKind, PlayRequest, PublishMode, ServerConfig, ServerEvent, ServerSession,
+};
+use rtmpws_protocol::status::Status;
+use rtmpws_protocol::{ChunkStreamId, MessageType, StreamId, Timestamp};
+
+/// A client and a server joined by memory.
+struct Pair {
+    client: ClientSession,
+    server: ServerSession,
+    client_events: Vec<ClientEvent>,
+    server_events: Vec<ServerEvent>,
+    /// Every byte the client sent, for raw inspection.
+    client_wire: Vec<u8>,
+}
+
+impl Pair {
+    fn new(config: ServerConfig) -> Pair {
+        let mut pair = Pair {
+            client: ClientSession::new(ClientConfig::default()).unwrap(),
+            server: ServerSession::new(config),
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            client_wire: Vec::new(),
+        };
+        pair.run();
+        assert!(pair.client.is_handshake_done());
+        pair
+    }
+
+    /// Moves bytes both ways until both sides are quiet.
+    fn run(&mut self) {
+        for _ in 0..100 {
+            let to_server = self.client.take_output();
+            let mut to_client = Vec::new();
+            self.server.drain_output(&mut to_client);
+            let to_client: Vec<u8> = to_client.concat();
+            if to_server.is_empty() && to_client.is_empty() {
+                return;
+            }
+            self.client_wire.extend_from_slice(&to_server);
+            if !to_server.is_empty() {
+                self.server.handle_input(&to_server).unwrap();
+                while let Some(e) = self.server.poll_event() {
+                    self.server_events.push(e);
+                }
+            }
+            if !to_client.is_empty() {
+                self.client.handle_input(&to_client).unwrap();
+                while let Some(e) = self.client.poll_event() {
+                    self.client_events.push(e);
+                }
+            }
+        }
+        panic!("the pair never went quiet");
+    }
+
+    fn take_server_events(&mut self) -> Vec<ServerEvent> {
+        std::mem::take(&mut self.server_events)
+    }
+
+    fn take_client_events(&mut self) -> Vec<ClientEvent> {
+        std::mem::take(&mut self.client_events)
+    }
+
+    /// Handshake, connect to `app`, accept.
+    fn connected(app: &str) -> Pair {
+        let mut pair = Pair::new(ServerConfig::default());
+        pair.client.connect(
+            Value::object([
+                ("app", app.into()),
+                ("tcUrl", format!("rtmp://h/{app}").into()),
+            ]),
+            vec![],
+        );
+        pair.run();
+        assert!(matches!(
+            pair.take_server_events()[..],
+            [ServerEvent::ConnectRequested(_)]
+        ));
+        pair.server.accept_connect("7");
+        pair.run();
+        pair.take_client_events();
+        pair
+    }
+
+    fn stream(&mut self) -> StreamId {
+        self.client.create_stream();
+        self.run();
+        match self.take_client_events()[..] {
+            [ClientEvent::StreamCreated { stream_id, .. }] => stream_id,
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    fn command(
+        &mut self,
+        stream: StreamId,
+        name: &str,
+        args: Vec<Value>,
+    ) -> (Vec<ServerEvent>, Vec<ClientEvent>) {
+        self.client.stream_command(stream, name, args);
+        self.run();
+        (self.take_server_events(), self.take_client_events())
+    }
+}
+
+fn status_codes(events: &[ClientEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Status { info, .. } => info.get_str("code").map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn connect_request_carries_app_instance_query_and_encoding() {
+    let mut pair = Pair::new(ServerConfig::default());
+    let props = Value::object([
+        ("app", "live/room1?token=abc".into()),
+        ("tcUrl", "rtmp://host/live/room1?token=abc".into()),
+        ("objectEncoding", 3.0.into()),
+    ]);
+    pair.client.connect(props, vec!["extra".into()]);
+    pair.run();
+    let events = pair.take_server_events();
+    let [ServerEvent::ConnectRequested(request)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(request.app, "live");
+    assert_eq!(request.instance.as_deref(), Some("room1"));
+    assert_eq!(request.query.as_deref(), Some("token=abc"));
+    assert_eq!(request.tc_url, "rtmp://host/live/room1?token=abc");
+    assert_eq!(request.object_encoding, 3.0);
+    assert_eq!(request.args, vec![Value::from("extra")]);
+
+    pair.server.accept_connect("42");
+    pair.run();
+    let events = pair.take_client_events();
+    // StreamBegin(0) before the _result, as FMS sends it.
+    assert_eq!(
+        events[0],
+        ClientEvent::UserControl(UserControl::StreamBegin(StreamId(0)))
+    );
+    let ClientEvent::Connected { properties, info } = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(properties.get_str("fmsVer"), Some("FMS/3,5,7,7009"));
+    assert_eq!(properties.get_f64("capabilities"), Some(31.0));
+    assert_eq!(properties.get_f64("mode"), Some(1.0));
+    let Value::Object(fields) = info else {
+        panic!()
+    };
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(&keys[..3], ["level", "code", "description"]);
+    assert_eq!(info.get_str("code"), Some("NetConnection.Connect.Success"));
+    assert_eq!(info.get_f64("objectEncoding"), Some(3.0));
+    assert_eq!(info.get_str("clientid"), Some("42"));
+    assert_eq!(
+        info.get("data").and_then(|d| d.get_str("version")),
+        Some("3,5,7,7009")
+    );
+}
+
+#[test]
+fn rejected_connect_answers_error_and_closes() {
+    let mut pair = Pair::new(ServerConfig::default());
+    pair.client
+        .connect(Value::object([("app", "nope".into())]), vec![]);
+    pair.run();
+    pair.server.reject_connect("no such app");
+    pair.run();
+    let events = pair.take_client_events();
+    let [ClientEvent::ConnectRejected { info }] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(info.get_str("code"), Some("NetConnection.Connect.Rejected"));
+    assert_eq!(info.get_str("level"), Some("error"));
+    assert!(pair.server.is_closing());
+}
+
+#[test]
+fn commands_before_connect_are_ignored() {
+    let mut pair = Pair::new(ServerConfig::default());
+    pair.client.create_stream();
+    pair.run();
+    assert!(matches!(
+        pair.take_server_events()[..],
+        [ServerEvent::Ignored { .. }]
+    ));
+    assert!(pair.take_client_events().is_empty());
+}
+
+#[test]
+fn play_parses_flash_defaults_and_old_numeric_reset() {
+    let mut pair = Pair::connected("live");
+    let s = pair.stream();
+    let (events, _) = pair.command(s, "play", vec!["cam".into()]);
+    let expected = PlayRequest {
+        name: "cam".into(),
+        start: -2.0,
+        len: -1.0,
+        reset: true,
+    };
+    assert_eq!(
+        events,
+        [ServerEvent::PlayRequested {
+            stream_id: s,
+            request: expected
+        }]
+    );
+    let (events, _) = pair.command(
+        s,
+        "play",
+        vec!["b".into(), 5.0.into(), 10.0.into(), 0.0.into()],
+    );
+    let expected = PlayRequest {
+        name: "b".into(),
+        start: 5.0,
+        len: 10.0,
+        reset: false,
+    };
+    assert_eq!(
+        events,
+        [ServerEvent::PlayRequested {
+            stream_id: s,
+            request: expected
+        }]
+    );
+    // play(false) stops.
+    let (events, _) = pair.command(s, "play", vec![false.into()]);
+    assert_eq!(events, [ServerEvent::StreamClosed { stream_id: s }]);
+}
+
+#[test]
+fn malformed_stream_commands_get_invalid_arg_on_the_stream() {
+    let mut pair = Pair::connected("live");
+    let s = pair.stream();
+    for (name, args) in [
+        ("seek", vec![Value::from("asdasdas")]),
+        ("seek", vec![Value::Number(-5.0)]),
+        ("play", vec![Value::Number(3.0)]),
+        ("play", vec!["cam".into(), "soon".into()]),
+        ("pause", vec!["yes".into()]),
+        ("play2", vec!["not an object".into()]),
+        ("receiveVideo", vec![1.0.into()]),
+    ] {
+        let (server_events, client_events) = pair.command(s, name, args);
+        assert!(server_events.is_empty(), "{name}: {server_events:?}");
+        let [ClientEvent::Status { stream_id, info }] = &client_events[..] else {
+            panic!("{name}: {client_events:?}")
+        };
+        assert_eq!(*stream_id, s);
+        assert_eq!(
+            info.get_str("code"),
+            Some(Status::NetStreamInvalidArg.code()),
+            "{name}"
+        );
+        assert_eq!(info.get_str("level"), Some("error"));
+    }
+}
+
+#[test]
+fn later_issue_commands_reach_the_state_machine() {
+    let mut pair = Pair::connected("live");
+    let s = pair.stream();
+    let (events, _) = pair.command(s, "pause", vec![true.into(), 1500.0.into()]);
+    assert_eq!(
+        events,
+        [ServerEvent::PauseRequested {
+            stream_id: s,
+            pause: true,
+            position_ms: 1500.0
+        }]
+    );
+    let (events, _) = pair.command(s, "seek", vec![2000.0.into()]);
+    assert_eq!(
+        events,
+        [ServerEvent::SeekRequested {
+            stream_id: s,
+            position_ms: 2000.0
+        }]
+    );
+    let options = Value::object([("streamName", "b".into()), ("transition", "switch".into())]);
+    let (events, _) = pair.command(s, "play2", vec![options.clone()]);
+    assert_eq!(
+        events,
+        [ServerEvent::Play2Requested {
+            stream_id: s,
+            options
+        }]
+    );
+    let (events, _) = pair.command(s, "receiveAudio", vec![false.into()]);
+    assert_eq!(
+        events,
+        [ServerEvent::ReceiveAudio {
+            stream_id: s,
+            enabled: false
+        }]
+    );
+    let (events, _) = pair.command(s, "receiveVideo", vec![true.into()]);
+    assert_eq!(
+        events,
+        [ServerEvent::ReceiveVideo {
+            stream_id: s,
+            enabled: true
+        }]
+    );
+}
+
+#[test]
+fn publish_modes_and_stream_closing_in_all_its_forms() {
+    let mut pair = Pair::connected("live");
+    let s = pair.stream();
+    for (mode, expected) in [
+        ("live", PublishMode::Live),
+        ("record", PublishMode::Record),
+        ("append", PublishMode::Append),
+        ("appendWithGap", PublishMode::AppendWithGap),
+    ] {
+        let (events, _) = pair.command(s, "publish", vec!["cam".into(), mode.into()]);
+        assert_eq!(
+            events,
+            [ServerEvent::PublishRequested {
+                stream_id: s,
+                name: "cam".into(),
+                mode: expected
+            }]
+        );
+    }
+    // closeStream as Flash sends it: on the stream, no arguments.
+    let (events, _) = pair.command(s, "closeStream", vec![]);
+    assert_eq!(events, [ServerEvent::StreamClosed { stream_id: s }]);
+    // closeStream on stream 0 with the id as argument.
+    let (events, _) = pair.command(StreamId(0), "closeStream", vec![f64::from(s.0).into()]);
+    assert_eq!(events, [ServerEvent::StreamClosed { stream_id: s }]);
+    // deleteStream forgets the stream: later commands on it are ignored.
+    pair.client.delete_stream(s);
+    pair.run();
+    assert_eq!(
+        pair.take_server_events(),
+        [ServerEvent::StreamClosed { stream_id: s }]
+    );
+    let (events, _) = pair.command(s, "play", vec!["cam".into()]);
+    assert!(matches!(events[..], [ServerEvent::Ignored { .. }]));
+    // A new stream gets a new id.
+    assert!(pair.stream().0 > s.0);
+}
+
+#[test]
+fn fmle_calls_are_answered_and_unknown_calls_fail() {
+    let mut pair = Pair::connected("live");
+    let release = pair
+        .client
+        .call("releaseStream", vec![Value::Null, "cam".into()]);
+    let fc = pair
+        .client
+        .call("FCPublish", vec![Value::Null, "cam".into()]);
+    let unknown = pair.client.call("nope", vec![]);
+    pair.run();
+    let events = pair.take_client_events();
+    assert!(
+        matches!(&events[0], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == release)
+    );
+    let ClientEvent::ServerCall { name, args, .. } = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(name, "onFCPublish");
+    assert_eq!(args[0].get_str("code"), Some("NetStream.Publish.Start"));
+    assert!(
+        matches!(&events[2], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == fc)
+    );
+    let ClientEvent::CallError {
+        transaction_id,
+        args,
+        ..
+    } = &events[3]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*transaction_id, unknown);
+    assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
+}
+
+#[test]
+fn server_sequences_put_statuses_on_the_stream_in_fms_order() {
+    let mut pair = Pair::connected("live");
+    let s = pair.stream();
+    pair.server.begin_play(s, "cam", true, true);
+    pair.server.send_play_status(
+        s,
+        Timestamp(9000),
+        Status::NetStreamPlayComplete
+            .info("cam")
+            .field("duration", 9.0)
+            .field("bytes", 1234.0),
+    );
+    pair.run();
+    let events = pair.take_client_events();
+    assert_eq!(
+        events[0],
+        ClientEvent::UserControl(UserControl::StreamIsRecorded(s))
+    );
+    assert_eq!(
+        events[1],
+        ClientEvent::UserControl(UserControl::StreamBegin(s))
+    );
+    assert_eq!(
+        status_codes(&events[2..4]),
+        ["NetStream.Play.Reset", "NetStream.Play.Start"]
+    );
+    assert!(events[2..4]
+        .iter()
+        .all(|e| matches!(e, ClientEvent::Status { stream_id, .. } if *stream_id == s)));
+    let ClientEvent::Data { values, .. } = &events[4] else {
+        panic!()
+    };
+    assert_eq!(
+        values[..],
+        [Value::from("|RtmpSampleAccess"), true.into(), true.into()]
+    );
+    let ClientEvent::Data { values, .. } = &events[5] else {
+        panic!()
+    };
+    assert_eq!(values[1].get_str("code"), Some("NetStream.Data.Start"));
+    let ClientEvent::PlayStatus {
+        info, timestamp, ..
+    } = &events[6]
+    else {
+        panic!()
+    };
+    assert_eq!(info.get_str("code"), Some("NetStream.Play.Complete"));
+    assert_eq!(info.get_f64("duration"), Some(9.0));
+    assert_eq!(*timestamp, Timestamp(9000));
+}
+
+#[test]
+fn publisher_media_and_metadata_reach_the_server_without_set_data_frame() {
+    let mut pair = Pair::connected("live");
+    let s = pair.stream();
+    pair.command(s, "publish", vec!["cam".into()]);
+    let meta = vec![
+        "@setDataFrame".into(),
+        "onMetaData".into(),
+        Value::EcmaArray(vec![("width".into(), 640.0.into())]),
+    ];
+    pair.client.send_data(s, Timestamp(0), meta);
+    pair.client.send_media(
+        s,
+        Timestamp(40),
+        MediaKind::Video,
+        Bytes::from_static(&[0x17, 1, 0, 0, 0]),
+    );
+    pair.client.send_media(
+        s,
+        Timestamp(41),
+        MediaKind::Audio,
+        Bytes::from_static(&[0xAF, 1, 7]),
+    );
+    // The rml_rtmp crashes: a bare @setDataFrame, and @setDataFrame with a name but no value.
+    pair.client
+        .send_data(s, Timestamp(0), vec!["@setDataFrame".into()]);
+    pair.client.send_data(
+        s,
+        Timestamp(0),
+        vec!["@setDataFrame".into(), "onMetaData".into()],
+    );
+    pair.run();
+    let events = pair.take_server_events();
+    assert!(
+        matches!(&events[0], ServerEvent::Data { values, .. } if values[0] == Value::from("onMetaData") && values[1].get_f64("width") == Some(640.0))
+    );
+    assert!(matches!(
+        &events[1],
+        ServerEvent::Media {
+            kind: MediaKind::Video,
+            timestamp: Timestamp(40),
+            ..
+        }
+    ));
+    assert!(matches!(
+        &events[2],
+        ServerEvent::Media {
+            kind: MediaKind::Audio,
+            timestamp: Timestamp(41),
+            ..
+        }
+    ));
+    assert!(matches!(&events[3], ServerEvent::Ignored { .. }));
+    assert!(matches!(&events[4], ServerEvent::Data { values, .. } if values.len() == 1));
+}
+
+#[test]
+fn acknowledgements_carry_the_cumulative_byte_count() {
+    let config = ServerConfig {
+        window_ack_size: 1000,
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::new(config);
+    pair.client
+        .connect(Value::object([("app", "live".into())]), vec![]);
+    pair.run();
+    pair.server.accept_connect("1");
+    pair.run();
+    pair.take_client_events();
+    let s = pair.stream();
+    for i in 0..10 {
+        pair.server.send_data(
+            s,
+            Timestamp(i),
+            vec!["onTextData".into(), "x".repeat(700).into()],
+        );
+        let mut out = Vec::new();
+        pair.server.drain_output(&mut out);
+        pair.client.handle_input(&out.concat()).unwrap();
+    }
+    pair.client_wire.extend(pair.client.take_output());
+    let mut decoder = ChunkDecoder::new(DecoderLimits::default());
+    // Skip C0+C1 and C2.
+    decoder.push(&pair.client_wire[1 + 1536 + 1536..]);
+    let mut acks = Vec::new();
+    while let Some(message) = decoder.next_message().unwrap() {
+        if message.header.type_id == MessageType::ACKNOWLEDGEMENT {
+            acks.push(u32::from_be_bytes(message.payload[..4].try_into().unwrap()));
+        }
+    }
+    assert!(acks.len() >= 5, "{acks:?}");
+    assert!(
+        acks.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] >= 1000),
+        "cumulative, one per window: {acks:?}"
+    );
+}
+
+/// Bytes of one command message on chunk stream 3, as a hostile client would send them.
+fn raw_command(values: &[Value], chunk_size: u32) -> Vec<u8> {
+    let mut payload = Vec::new();
+    amf0::encode_all(values, &mut payload);
+    let mut encoder = ChunkEncoder::new();
+    encoder.set_chunk_size(chunk_size);
+    let mut out = bytes::BytesMut::new();
+    let header = MessageHeader {
+        csid: ChunkStreamId::COMMAND,
+        timestamp: Timestamp(0),
+        type_id: MessageType::COMMAND_AMF0,
+        stream_id: StreamId(0),
+    };
+    encoder.encode(&header, &payload, &mut out).unwrap();
+    out.to_vec()
+}
+
+fn handshaken_server() -> ServerSession {
+    let mut pair = Pair::new(ServerConfig::default());
+    let mut out = Vec::new();
+    pair.server.drain_output(&mut out);
+    pair.server
+}
+
+#[test]
+fn hostile_inputs_are_errors_not_panics() {
+    // A command with one value (rml_rtmp panicked on fewer than three).
+    let mut server = handshaken_server();
+    server
+        .handle_input(&raw_command(&["connect".into()], 4096))
+        .unwrap();
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::ConnectRequested(_))
+    ));
+
+    // 10 000 nested objects in a connect: an error for this connection, no stack overflow.
+    let mut server = handshaken_server();
+    let mut payload = Vec::new();
+    amf0::encode(&"connect".into(), &mut payload);
+    amf0::encode(&1.0.into(), &mut payload);
+    for _ in 0..10_000 {
+        payload.extend_from_slice(&[0x03, 0x00, 0x01, b'a']);
+    }
+    // The test client announced a chunk size of 4096 after its handshake.
+    let mut encoder = ChunkEncoder::new();
+    encoder.set_chunk_size(4096);
+    let mut out = bytes::BytesMut::new();
+    let header = MessageHeader {
+        csid: ChunkStreamId::COMMAND,
+        timestamp: Timestamp(0),
+        type_id: MessageType::COMMAND_AMF0,
+        stream_id: StreamId(0),
+    };
+    encoder.encode(&header, &payload, &mut out).unwrap();
+    assert!(server.handle_input(&out).is_err());
+
+    // Set Chunk Size 0 and 2^31-1.
+    for size in [0u32, 0x7FFF_FFFF] {
+        let mut server = handshaken_server();
+        let mut out = bytes::BytesMut::new();
+        let header = MessageHeader {
+            csid: ChunkStreamId::CONTROL,
+            timestamp: Timestamp(0),
+            type_id: MessageType::SET_CHUNK_SIZE,
+            stream_id: StreamId(0),
+        };
+        ChunkEncoder::new()
+            .encode(&header, &size.to_be_bytes(), &mut out)
+            .unwrap();
+        assert!(server.handle_input(&out).is_err(), "chunk size {size}");
+    }
+
+    // A 16 MB message announced in a 12-byte header: refused, nothing reserved.
+    let mut server = handshaken_server();
+    let header = [0x03, 0, 0, 0, 0xFF, 0xFF, 0xF0, 20, 0, 0, 0, 0];
+    assert!(server.handle_input(&header).is_err());
+
+    // Random garbage after the handshake, in random splits: never a panic.
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..300 {
+        let mut server = handshaken_server();
+        let mut bytes = raw_command(
+            &[
+                "connect".into(),
+                1.0.into(),
+                Value::object([("app", "live".into())]),
+            ],
+            4096,
+        );
+        let len = (next() % 400) as usize;
+        bytes.extend((0..len).map(|_| next() as u8));
+        for _ in 0..(next() % 8) {
+            let i = (next() as usize) % bytes.len();
+            bytes[i] = next() as u8;
+        }
+        for part in bytes.chunks(1 + (next() % 50) as usize) {
+            if server.handle_input(part).is_err() {
+                break;
+            }
+            while server.poll_event().is_some() {}
+        }
+    }
+}
+
+#[test]
+fn media_chunked_once_reaches_every_connection_with_its_own_stream_id() {
+    let mut a = Pair::connected("live");
+    let mut b = Pair::connected("live");
+    let sa = a.stream();
+    let _ = b.stream();
+    let sb = b.stream();
+    assert_ne!(sa, sb);
+    let payload = vec![0x27u8; 10_000];
+    let shared = rtmpws_protocol::chunk::SharedChunks::new(
+        ChunkStreamId::VIDEO,
+        Timestamp(1234),
+        MessageType::VIDEO,
+        &payload,
+        a.server.chunk_size(),
+    );
+    for (pair, stream) in [(&mut a, sa), (&mut b, sb)] {
+        pair.server.send_media(stream, &shared).unwrap();
+        pair.server.send_message(
+            stream,
+            Timestamp(1250),
+            &Message::Video(Bytes::from_static(&[0x27, 1])),
+        );
+        pair.run();
+        let events = pair.take_client_events();
+        assert!(
+            matches!(&events[0], ClientEvent::Media { stream_id, timestamp: Timestamp(1234), payload: p, .. } if *stream_id == stream && p.len() == 10_000)
+        );
+        assert!(
+            matches!(&events[1], ClientEvent::Media { stream_id, timestamp: Timestamp(1250), .. } if *stream_id == stream)
+        );
+    }
+}

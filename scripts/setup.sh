@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what building and testing rtmpws needs, when it is missing. Idempotent.
+#   scripts/setup.sh build   toolchain for the gateway and the browser client
+#   scripts/setup.sh test    the above, plus ffmpeg, rtmpdump, Chromium and nginx-rtmp
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-build}"
+
+say() { printf '== %s\n' "$*"; }
+
+# The wasm-bindgen CLI must match the crate version pinned in Cargo.toml exactly.
+wasm_bindgen_version=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' Cargo.toml)
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wasm_bindgen_version" ]; then
+  say "installing wasm-bindgen-cli $wasm_bindgen_version (about 3 minutes)"
+  # No --locked: its lockfile pins a crate version the registry does not serve.
+  cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+
+if [ -f package.json ] && [ ! -d node_modules ] ; then
+  say "installing npm packages"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+fi
+
+if [ "$what" = test ]; then
+  missing=()
+  command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+  command -v rtmpdump >/dev/null || missing+=(rtmpdump)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing+=(nginx libnginx-mod-rtmp)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      say "installing ${missing[*]}"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "missing: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+      exit 1
+    fi
+  fi
+fi

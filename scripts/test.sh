@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project: formatting, lints, the protocol crate on wasm32,
+# Rust unit and end-to-end tests (real gateway, ffmpeg, rtmpdump, nginx-rtmp), and the
+# headless-browser tests (Chromium via playwright-core).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+step "sans-IO crates build for wasm32"
+cargo build -p rtmpws-protocol -p rtmpws-media --target wasm32-unknown-unknown
+step "build the gateway"
+cargo build -p rtmpws-gateway
+step "Rust tests"
+cargo test --workspace
+if [ -f package.json ]; then
+  step "browser client"
+  npm run --silent build
+  step "browser tests"
+  node --test tests/browser/
+fi
