@@ -74,6 +74,8 @@ pub enum MessageError {
     TooShort { what: &'static str, len: usize },
     #[error("command message without a name and transaction id")]
     MalformedCommand,
+    #[error("type {type_id} message of {len} bytes exceeds the {max}-byte AMF limit")]
+    AmfTooLarge { type_id: u8, len: usize, max: usize },
     #[error("AMF in a type {type_id} message: {source}")]
     Amf { type_id: u8, source: AmfError },
 }
@@ -356,6 +358,25 @@ mod tests {
             Message::Data(vec!["onMetaData".into(), Value::EcmaArray(vec![])]),
             true,
         );
+    }
+
+    #[test]
+    fn amf_payloads_over_the_limit_are_refused_before_decoding() {
+        let limits = DecodeLimits {
+            max_input: 1000,
+            ..DecodeLimits::default()
+        };
+        let nulls = Bytes::from(vec![0x05u8; 1001]);
+        assert!(matches!(
+            Message::decode(MessageType::DATA_AMF0, nulls.clone(), limits),
+            Err(MessageError::AmfTooLarge {
+                len: 1001,
+                max: 1000,
+                ..
+            })
+        ));
+        // Media is not AMF and is not held to it.
+        assert!(Message::decode(MessageType::VIDEO, nulls, limits).is_ok());
     }
 
     #[test]

@@ -750,7 +750,7 @@ impl ServerSession {
 
 /// A stream id from an AMF number, if it is a whole number in range.
 fn stream_id_from(n: f64) -> Option<StreamId> {
-    (n >= 1.0 && n <= f64::from(u32::MAX) && n.fract() == 0.0).then(|| StreamId(n as u32))
+    (n >= 1.0 && n <= f64::from(u32::MAX) && n.fract() == 0.0).then_some(StreamId(n as u32))
 }
 
 /// Splits "path?query" into its parts.

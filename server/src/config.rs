@@ -10,7 +10,7 @@ use serde::Deserialize;
 /// (the RTMP byte stream inside binary WebSocket messages at ws://HOST:PORT/APP[/INSTANCE]).
 /// It also serves the demo page.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 pub struct Args {
     /// Address for plain RTMP over TCP (publishers such as ffmpeg or OBS, and players).
     /// [default: 127.0.0.1:1935]
@@ -155,5 +155,25 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_matches_the_defaults() {
+        let text = include_str!("../../gateway.example.toml");
+        let example: Config = toml::from_str(text).unwrap();
+        let defaults = Config::default();
+        assert_eq!(format!("{example:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<Config>("chunk_sise = 4096").is_err());
+        let config: Config = toml::from_str("chunk_size = 10").unwrap();
+        assert!(config.validate().is_err());
     }
 }

@@ -240,13 +240,7 @@ impl Connection {
     }
 
     fn connect(&mut self, request: ConnectRequest) {
-        if self
-            .gateway
-            .config
-            .apps
-            .iter()
-            .any(|app| *app == request.app)
-        {
+        if self.gateway.config.apps.contains(&request.app) {
             info!(id = self.id, app = %request.app, tc_url = %request.tc_url, "connected");
             self.session.accept_connect(&self.id.to_string());
             self.app = Some(request.app);

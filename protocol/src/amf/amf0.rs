@@ -739,13 +739,19 @@ mod tests {
             }
             enc(&v)
         };
-        let tight = DecodeLimits { max_depth: 3 };
+        let tight = DecodeLimits {
+            max_depth: 3,
+            ..DecodeLimits::default()
+        };
         assert!(decode_one(&nest(3), tight).is_ok());
         assert!(matches!(
             decode_one(&nest(4), tight),
             Err(AmfError::TooDeep { max_depth: 3, .. })
         ));
-        let flat = DecodeLimits { max_depth: 0 };
+        let flat = DecodeLimits {
+            max_depth: 0,
+            ..DecodeLimits::default()
+        };
         assert!(decode_one(&enc(&Value::from("scalar")), flat).is_ok());
         assert!(decode_one(&nest(1), flat).is_err());
     }
@@ -1013,7 +1019,10 @@ mod tests {
     #[test]
     fn fuzz_does_not_panic() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let small = DecodeLimits { max_depth: 16 };
+        let small = DecodeLimits {
+            max_depth: 16,
+            ..DecodeLimits::default()
+        };
         for _ in 0..20_000 {
             let len = rng.below(65);
             // Bias towards markers so the decoder gets past the first byte.

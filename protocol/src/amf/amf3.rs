@@ -1156,7 +1156,10 @@ mod tests {
             state ^= state >> 27;
             state.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         };
-        let small = DecodeLimits { max_depth: 16 };
+        let small = DecodeLimits {
+            max_depth: 16,
+            ..DecodeLimits::default()
+        };
         for _ in 0..20_000 {
             let len = (next() % 65) as usize;
             let bytes: Vec<u8> = (0..len)

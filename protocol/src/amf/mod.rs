@@ -116,11 +116,18 @@ impl From<bool> for Value {
 pub struct DecodeLimits {
     /// Deepest nesting of objects/arrays accepted (the decoder must not recurse beyond it).
     pub max_depth: usize,
+    /// Largest AMF payload (command or data message) accepted at all. A decoded value costs
+    /// up to ~48 bytes per input byte (a null is one byte, a `Value` is not), so this bounds
+    /// what one message can make the decoder allocate.
+    pub max_input: usize,
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits { max_depth: 64 }
+        DecodeLimits {
+            max_depth: 64,
+            max_input: 1 << 20,
+        }
     }
 }
 
