@@ -101,6 +101,20 @@ impl Message {
             type_id: type_id.0,
             source,
         };
+        let is_amf = matches!(
+            type_id,
+            MessageType::DATA_AMF0
+                | MessageType::DATA_AMF3
+                | MessageType::COMMAND_AMF0
+                | MessageType::COMMAND_AMF3
+        );
+        if is_amf && payload.len() > limits.max_input {
+            return Err(MessageError::AmfTooLarge {
+                type_id: type_id.0,
+                len: payload.len(),
+                max: limits.max_input,
+            });
+        }
         Ok(match type_id {
             MessageType::SET_CHUNK_SIZE => {
                 Message::SetChunkSize(be_u32(&payload, "Set Chunk Size")? & 0x7FFF_FFFF)
