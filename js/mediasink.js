@@ -1,0 +1,444 @@
+// The media element side: fMP4 segments from the wasm remuxer into one SourceBuffer, the
+// Flash buffer events (Buffer.Full / Empty / Flush) from the element's buffered range, live
+// latency control and trimming.
+
+/** How often the buffer is examined (ms). Video events trigger extra checks in between. */
+const TICK_MS = 100;
+/** Live: past bufferTime + this (s) behind the buffered end, the playhead jumps forward. */
+const JUMP_MARGIN = 1.0;
+/** Live: past bufferTime + this (s), playback runs at CATCH_UP_RATE until back at bufferTime. */
+const RATE_MARGIN = 0.3;
+const CATCH_UP_RATE = 1.1;
+/** Media this far (s) behind the playhead is removed, so memory stays flat in long sessions. */
+const KEEP_BEHIND = 10;
+/** Below this much buffered media (s) ahead of the playhead, the buffer counts as empty. */
+const EMPTY_EPSILON = 0.04;
+
+/**
+ * One MediaSource/SourceBuffer fed from remuxer events.
+ *
+ * `callbacks.status(code, description?)` receives the player-made NetStream codes.
+ */
+export class MediaSink {
+  /**
+   * @param {HTMLMediaElement} element
+   * @param {{status: (code: string, description?: string) => void}} callbacks
+   */
+  constructor(element, callbacks) {
+    this.element = element;
+    this.callbacks = callbacks;
+    this.bufferTime = 0.1;
+    this.bufferTimeMax = 0;
+    this.live = true;
+    /** Set by NetStream.pause(): no latency control, no autoplay. */
+    this.userPaused = false;
+    this.fps = 0;
+    this.lastFrames = 0;
+    this.lastFpsAt = 0;
+    this.lastTrimAt = 0;
+    this.onElementEvent = () => this.tick();
+    this.onElementError = () => this.elementError();
+    for (const type of ['waiting', 'stalled', 'timeupdate', 'progress', 'seeked']) {
+      element.addEventListener(type, this.onElementEvent);
+    }
+    element.addEventListener('error', this.onElementError);
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.open();
+  }
+
+  /** A fresh MediaSource (new play, seek, or a track set a SourceBuffer cannot change to). */
+  open() {
+    this.closeSource();
+    const source = new MediaSource();
+    this.source = source;
+    this.url = URL.createObjectURL(source);
+    /** @type {SourceBuffer | null} */
+    this.buffer = null;
+    this.mime = null;
+    this.tracks = null;
+    /** Items waiting for the SourceBuffer: {kind: 'init'|'media'|'remove', ...}. */
+    this.queue = [];
+    /** Remuxer timelines: each restarts at 0, so each gets a timestampOffset. */
+    this.timeline = null;
+    /** @type {{timeline: number, offset: number, baseMs: number | null}[]} */
+    this.epochs = [];
+    this.unsupported = false;
+    /** 'empty' until Buffer.Full, 'full' until Buffer.Empty. */
+    this.state = 'empty';
+    this.ended = false;
+    this.flushed = false;
+    this.autoplayed = false;
+    this.internalPause = false;
+    this.failed = false;
+    source.addEventListener('sourceopen', () => this.pump(), { once: true });
+    this.element.src = this.url;
+  }
+
+  closeSource() {
+    if (this.url) {
+      URL.revokeObjectURL(this.url);
+      this.url = null;
+    }
+    this.buffer = null;
+    this.source = null;
+  }
+
+  /** Stops everything and releases the element. */
+  destroy() {
+    clearInterval(this.timer);
+    for (const type of ['waiting', 'stalled', 'timeupdate', 'progress', 'seeked']) {
+      this.element.removeEventListener(type, this.onElementEvent);
+    }
+    this.element.removeEventListener('error', this.onElementError);
+    this.closeSource();
+    this.element.removeAttribute('src');
+    this.element.load();
+  }
+
+  /** @param {{mime: string, data: Uint8Array, hasAudio: boolean, hasVideo: boolean, timeline: number}} event */
+  init(event) {
+    this.queue.push({ kind: 'init', event });
+    this.pump();
+  }
+
+  /** @param {{data: Uint8Array, startMs: number, endMs: number, baseMs: number, timeline: number}} event */
+  media(event) {
+    if (this.unsupported || this.failed) {
+      return;
+    }
+    this.ended = false;
+    this.flushed = false;
+    this.queue.push({ kind: 'media', event });
+    this.pump();
+  }
+
+  /** The stream ended (Play.Stop, Play.UnpublishNotify, Play.Complete). */
+  end() {
+    this.ended = true;
+    if (this.state === 'full' && this.ahead() > EMPTY_EPSILON) {
+      this.flushed = true;
+      this.callbacks.status('NetStream.Buffer.Flush');
+    }
+    this.tick();
+  }
+
+  /** Appends or removes the next queued item once the SourceBuffer is idle. */
+  pump() {
+    const source = this.source;
+    if (!source || source.readyState !== 'open' || this.failed) {
+      return;
+    }
+    if (this.buffer?.updating) {
+      return;
+    }
+    while (this.queue.length > 0) {
+      const item = this.queue.shift();
+      try {
+        if (item.kind === 'remove') {
+          if (this.buffer && item.end > item.start) {
+            this.buffer.remove(item.start, item.end);
+            return;
+          }
+          continue;
+        }
+        if (item.kind === 'init') {
+          if (this.appendInit(item.event)) {
+            return;
+          }
+          continue;
+        }
+        if (!this.buffer) {
+          continue;
+        }
+        this.enterTimeline(item.event);
+        // Segments that queued up while the buffer was busy go in one append.
+        let data = item.event.data;
+        const more = [];
+        while (this.queue[0]?.kind === 'media' && this.queue[0].event.timeline === item.event.timeline) {
+          more.push(this.queue.shift().event.data);
+        }
+        if (more.length > 0) {
+          data = concat([data, ...more]);
+        }
+        try {
+          this.buffer.appendBuffer(data);
+        } catch (error) {
+          if (error?.name === 'QuotaExceededError') {
+            // Free what is behind the playhead and try again; drop the data if nothing can go.
+            const freed = this.trim(1);
+            if (freed) {
+              this.queue.unshift({ kind: 'media', event: { ...item.event, data } });
+            }
+            if (freed || this.buffer?.updating) {
+              return;
+            }
+            continue;
+          }
+          throw error;
+        }
+        return;
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+    }
+  }
+
+  /** Returns true if an append was started (wait for updateend). */
+  appendInit(event) {
+    const { mime, data } = event;
+    const tracks = `${event.hasAudio}/${event.hasVideo}`;
+    if (!globalThis.MediaSource?.isTypeSupported(mime)) {
+      this.unsupported = true;
+      this.queue = this.queue.filter((item) => item.kind !== 'media');
+      this.callbacks.status('NetStream.Play.NoSupportedTrackFound', `This browser cannot play ${mime}.`);
+      return false;
+    }
+    this.unsupported = false;
+    if (this.buffer && this.tracks !== tracks) {
+      // A SourceBuffer cannot gain or lose tracks: start over with a new MediaSource and
+      // replay this init and what follows into it.
+      const rest = this.queue;
+      this.open();
+      this.queue = [{ kind: 'init', event }, ...rest];
+      return true;
+    }
+    if (!this.buffer) {
+      const buffer = this.source.addSourceBuffer(mime);
+      buffer.mode = 'segments';
+      buffer.addEventListener('updateend', () => {
+        this.pump();
+        this.tick();
+      });
+      this.buffer = buffer;
+    } else if (mime !== this.mime) {
+      if (typeof this.buffer.changeType === 'function') {
+        this.buffer.changeType(mime);
+      }
+    }
+    this.mime = mime;
+    this.tracks = tracks;
+    this.enterTimeline(event);
+    this.buffer.appendBuffer(data);
+    return true;
+  }
+
+  /**
+   * Each remuxer timeline starts at 0; the first segment of a new one is placed just after
+   * what is buffered, and the epoch remembers how to map element time back to stream time.
+   */
+  enterTimeline(event) {
+    if (event.timeline === this.timeline) {
+      const epoch = this.epochs[this.epochs.length - 1];
+      if (epoch && epoch.baseMs === null && typeof event.baseMs === 'number') {
+        epoch.baseMs = event.baseMs;
+      }
+      return;
+    }
+    this.timeline = event.timeline;
+    const end = this.bufferedEnd();
+    const offset = this.epochs.length === 0 ? 0 : Math.max(end, this.element.currentTime) + 0.1;
+    if (this.buffer && this.buffer.timestampOffset !== offset) {
+      this.buffer.timestampOffset = offset;
+    }
+    this.epochs.push({ timeline: event.timeline, offset, baseMs: typeof event.baseMs === 'number' ? event.baseMs : null });
+    if (this.epochs.length > 16) {
+      this.epochs.splice(0, this.epochs.length - 16);
+    }
+  }
+
+  /** Stream time (s) of element time `t`. */
+  streamTime(t = this.element.currentTime) {
+    let epoch = null;
+    for (const e of this.epochs) {
+      if (e.offset <= t + 0.001) {
+        epoch = e;
+      }
+    }
+    if (!epoch) {
+      return 0;
+    }
+    return Math.max(0, t - epoch.offset + (epoch.baseMs ?? 0) / 1000);
+  }
+
+  bufferedEnd() {
+    const ranges = this.buffer?.buffered;
+    if (!ranges || ranges.length === 0) {
+      return 0;
+    }
+    return ranges.end(ranges.length - 1);
+  }
+
+  /** Seconds of media buffered ahead of the playhead. */
+  ahead() {
+    const ranges = this.element.buffered;
+    const t = this.element.currentTime;
+    for (let i = 0; i < ranges.length; i++) {
+      if (ranges.start(i) <= t + 0.1 && t < ranges.end(i)) {
+        return ranges.end(i) - t;
+      }
+    }
+    return 0;
+  }
+
+  /** Queues removal of media more than `keep` seconds behind the playhead; true if any. */
+  trim(keep = KEEP_BEHIND) {
+    const ranges = this.buffer?.buffered;
+    if (!ranges || ranges.length === 0) {
+      return false;
+    }
+    const limit = this.element.currentTime - keep;
+    const start = ranges.start(0);
+    if (limit - start < 0.5) {
+      return false;
+    }
+    this.queue.unshift({ kind: 'remove', start, end: limit });
+    if (!this.buffer.updating) {
+      this.pump();
+    }
+    return true;
+  }
+
+  /** The element or SourceBuffer failed: the media could not be decoded. */
+  elementError() {
+    const error = this.element.error;
+    if (!error || this.failed || !this.source) {
+      return;
+    }
+    this.failed = true;
+    if (error.code === MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED) {
+      this.callbacks.status('NetStream.Play.NoSupportedTrackFound', error.message || 'The media cannot be played.');
+    } else if (error.code === MediaError.MEDIA_ERR_DECODE) {
+      this.callbacks.status('NetStream.Play.FileStructureInvalid', error.message || 'The media cannot be decoded.');
+    }
+  }
+
+  fail(error) {
+    if (this.failed) {
+      return;
+    }
+    // An append that throws means the SourceBuffer is gone (the element hit a decode error);
+    // the element's error event says why, if it has not already.
+    if (this.element.error) {
+      this.elementError();
+      return;
+    }
+    this.failed = true;
+    this.callbacks.status('NetStream.Play.FileStructureInvalid', String(error?.message ?? error));
+  }
+
+  /** Buffer events, autoplay, gap jumping, latency control, trimming, FPS. */
+  tick() {
+    const element = this.element;
+    const now = performance.now();
+    if (now - this.lastFpsAt >= 1000) {
+      const frames = element.getVideoPlaybackQuality?.().totalVideoFrames ?? 0;
+      if (this.lastFpsAt > 0) {
+        this.fps = ((frames - this.lastFrames) * 1000) / (now - this.lastFpsAt);
+      }
+      this.lastFrames = frames;
+      this.lastFpsAt = now;
+    }
+    if (!this.buffer || this.failed) {
+      return;
+    }
+    this.jumpGaps();
+    const ahead = this.ahead();
+    if (this.state === 'empty') {
+      if (ahead > 0 && (ahead >= this.bufferTime || this.ended)) {
+        this.state = 'full';
+        this.callbacks.status('NetStream.Buffer.Full');
+        this.start();
+      }
+    } else if (ahead < EMPTY_EPSILON && (this.ended || element.readyState < HTMLMediaElement.HAVE_FUTURE_DATA)) {
+      this.state = 'empty';
+      this.callbacks.status('NetStream.Buffer.Empty');
+      if (!this.ended && !this.userPaused && !element.paused) {
+        // As Flash does, playback waits until bufferTime is buffered again.
+        this.internalPause = true;
+        element.pause();
+      }
+    }
+    if (this.live && !this.userPaused && !this.ended && this.state === 'full') {
+      this.controlLatency(ahead);
+    }
+    if (now - this.lastTrimAt > 2000) {
+      this.lastTrimAt = now;
+      this.trim();
+    }
+  }
+
+  /** Plays once the buffer is full (the first time, and after an internal rebuffering pause). */
+  start() {
+    const element = this.element;
+    if (this.userPaused || (this.autoplayed && !this.internalPause)) {
+      return;
+    }
+    this.autoplayed = true;
+    this.internalPause = false;
+    if (!element.paused) {
+      return;
+    }
+    element.play().catch((error) => {
+      if (error?.name === 'NotAllowedError' && !element.muted) {
+        // Autoplay with sound was refused: play muted, as browsers allow (the page can unmute).
+        element.muted = true;
+        element.play().catch(() => {});
+      }
+    });
+  }
+
+  /** Moves the playhead over holes (stream restarts, new timelines, lost media). */
+  jumpGaps() {
+    const element = this.element;
+    const ranges = element.buffered;
+    const t = element.currentTime;
+    if (ranges.length === 0 || element.seeking) {
+      return;
+    }
+    for (let i = 0; i < ranges.length; i++) {
+      const start = ranges.start(i);
+      const end = ranges.end(i);
+      if (start <= t + 0.1 && t < end - 0.05) {
+        return;
+      }
+      if (start > t) {
+        element.currentTime = start + 0.01;
+        return;
+      }
+    }
+  }
+
+  /** Live: keep the playhead about bufferTime behind the newest media. */
+  controlLatency(ahead) {
+    const element = this.element;
+    const target = this.bufferTime;
+    const max = this.bufferTimeMax > 0 ? Math.min(this.bufferTimeMax, target + JUMP_MARGIN) : target + JUMP_MARGIN;
+    if (ahead > max) {
+      element.currentTime = element.currentTime + ahead - target;
+      element.playbackRate = 1;
+      return;
+    }
+    if (ahead > target + RATE_MARGIN) {
+      if (element.playbackRate !== CATCH_UP_RATE) {
+        element.playbackRate = CATCH_UP_RATE;
+      }
+    } else if (ahead <= target + 0.05 && element.playbackRate !== 1) {
+      element.playbackRate = 1;
+    }
+  }
+}
+
+function concat(parts) {
+  let length = 0;
+  for (const part of parts) {
+    length += part.byteLength;
+  }
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,445 @@
+// NetConnection: one RTMP connection carried by a WebSocket (ws:// or wss://).
+
+import { Connection } from './wasm/rtmpws_wasm.js';
+import { IOErrorEvent } from './events.js';
+import { INTERNAL, dispatchStatus, invokeClient, makeInfo } from './internal.js';
+
+/** Flash's own default is AMF3; AMF0 is what every open server handles, so it is ours. */
+let defaultObjectEncoding = 0;
+
+/**
+ * The flashVer sent in connect. It keeps Flash's "PLATFORM major,minor,build,rev" shape because
+ * some servers parse it.
+ */
+const FLASH_VER = 'LNX 32,0,0,0';
+
+/** Server calls a page rarely handles; Flash would raise asyncError for them, which is noise. */
+const QUIET_CALLS = new Set(['onBWDone', 'onBWCheck', 'onFCPublish', 'onFCUnpublish', 'onFCSubscribe']);
+
+/**
+ * `responder.result(...)`/`responder.status(info)` of NetConnection.call. A function stands for
+ * a result-only responder.
+ */
+export class Responder {
+  /**
+   * @param {(...values: unknown[]) => void} result
+   * @param {(info: object) => void} [status]
+   */
+  constructor(result, status) {
+    this.result = result;
+    this.status = status;
+  }
+}
+
+/** Splits `ws://host:port/app/instance?query` into what connect() sends. */
+function parseUri(uri) {
+  let url;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new TypeError(`NetConnection.connect: ${uri} is not a URL`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new TypeError(`NetConnection.connect: ${uri} is not a ws:// or wss:// URL`);
+  }
+  // As Flash derives it from rtmp://host/app/instance: everything after the host, query
+  // included (servers split the query off themselves).
+  const app = url.pathname.replace(/^\/+/, '') + url.search;
+  return { app };
+}
+
+/** The package-private side of a NetConnection, used by NetStream. */
+class ConnectionCore {
+  /** @param {NetConnection} nc */
+  constructor(nc) {
+    this.nc = nc;
+    /** @type {WebSocket | null} */
+    this.ws = null;
+    /** @type {Connection | null} */
+    this.conn = null;
+    /** 'idle' | 'connecting' | 'connected' | 'rejected' | 'closed' */
+    this.state = 'idle';
+    /** @type {Map<number, import('./netstream.js').NetStream>} */
+    this.streams = new Map();
+    /** createStream transaction id -> NetStream waiting for its id */
+    this.creating = new Map();
+    /** call transaction id -> { command, responder } */
+    this.calls = new Map();
+    this.uri = null;
+    this.closedReported = false;
+    this.networkListener = null;
+  }
+
+  /** Sends whatever the session has queued. */
+  flush() {
+    const ws = this.ws;
+    if (!this.conn || !ws || ws.readyState !== WebSocket.OPEN) {
+      return;
+    }
+    const bytes = this.conn.takeOutput();
+    if (bytes !== undefined) {
+      ws.send(bytes);
+    }
+  }
+
+  /** Runs `fn(conn)` and sends its output; a no-op when the connection is gone. */
+  with(fn) {
+    if (!this.conn || this.state === 'closed') {
+      return undefined;
+    }
+    const result = fn(this.conn);
+    this.flush();
+    return result;
+  }
+
+  /** @param {import('./netstream.js').NetStream} ns */
+  createStream(ns) {
+    const transaction = this.with((conn) => conn.createStream());
+    if (transaction !== undefined) {
+      this.creating.set(transaction, ns);
+    }
+  }
+
+  open(uri, args) {
+    const { app } = parseUri(uri);
+    this.uri = uri;
+    const commandObject = {
+      app,
+      flashVer: FLASH_VER,
+      swfUrl: globalThis.location?.href ?? '',
+      tcUrl: uri,
+      fpad: false,
+      capabilities: 239,
+      audioCodecs: 3575,
+      videoCodecs: 252,
+      videoFunction: 1,
+      pageUrl: globalThis.location?.href ?? '',
+      objectEncoding: this.nc.objectEncoding,
+    };
+    this.conn = new Connection();
+    this.conn.connect(commandObject, args);
+    this.state = 'connecting';
+    this.closedReported = false;
+    const ws = new WebSocket(uri);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => this.flush();
+    ws.onmessage = (event) => this.onMessage(event.data);
+    ws.onerror = () => {
+      this.nc.dispatchEvent(new IOErrorEvent(IOErrorEvent.IO_ERROR, `WebSocket error on ${uri}`));
+    };
+    ws.onclose = () => this.onSocketClosed();
+  }
+
+  onMessage(data) {
+    if (!(data instanceof ArrayBuffer) || !this.conn) {
+      return;
+    }
+    const events = this.conn.receive(new Uint8Array(data));
+    this.flush();
+    for (const event of events) {
+      this.onEvent(event);
+    }
+  }
+
+  onEvent(event) {
+    const nc = this.nc;
+    switch (event.type) {
+      case 'connected':
+        this.state = 'connected';
+        if (typeof event.info?.objectEncoding === 'number') {
+          nc[INTERNAL].objectEncoding = event.info.objectEncoding;
+        }
+        this.watchNetwork(true);
+        dispatchStatus(nc, event.info);
+        break;
+      case 'connectRejected':
+        this.state = 'rejected';
+        dispatchStatus(nc, event.info);
+        break;
+      case 'streamCreated': {
+        const ns = this.creating.get(event.transactionId);
+        this.creating.delete(event.transactionId);
+        if (ns) {
+          this.streams.set(event.streamId, ns);
+          ns[INTERNAL].created(event.streamId);
+        }
+        break;
+      }
+      case 'result': {
+        const call = this.calls.get(event.transactionId);
+        this.calls.delete(event.transactionId);
+        if (call) {
+          const result = call.responder?.result ?? (typeof call.responder === 'function' ? call.responder : null);
+          if (typeof result === 'function') {
+            result.apply(call.responder, event.args);
+          }
+        }
+        break;
+      }
+      case 'callError':
+        this.onCallError(event);
+        break;
+      case 'status':
+      case 'playStatus':
+      case 'data':
+      case 'init':
+      case 'media':
+      case 'mediaError':
+        if (event.streamId === 0 && (event.type === 'status' || event.type === 'data')) {
+          this.onConnectionMessage(event);
+        } else {
+          this.streams.get(event.streamId)?.[INTERNAL].onEvent(event);
+        }
+        break;
+      case 'userControl':
+        if (event.streamId !== 0) {
+          this.streams.get(event.streamId)?.[INTERNAL].onEvent(event);
+        }
+        break;
+      case 'call':
+        if (event.streamId !== 0 && this.streams.has(event.streamId)) {
+          this.streams.get(event.streamId)[INTERNAL].onEvent(event);
+        } else if (event.name === 'close') {
+          // The server asks us to go away (FMS does this on application shutdown).
+          this.shutdown(true);
+        } else {
+          invokeClient(nc, nc.client, event.name, event.args, QUIET_CALLS.has(event.name));
+        }
+        break;
+      case 'protocolError':
+        nc.dispatchEvent(new IOErrorEvent(IOErrorEvent.IO_ERROR, event.message));
+        this.ws?.close();
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** onStatus / data on stream 0: NetConnection codes (IdleTimeOut, AppShutdown, ...). */
+  onConnectionMessage(event) {
+    const info = event.type === 'status' ? event.info : event.args?.[0];
+    if (event.type === 'data' && event.name !== 'onStatus') {
+      invokeClient(this.nc, this.nc.client, event.name, event.args);
+      return;
+    }
+    if (info && typeof info === 'object') {
+      if (info.code === 'NetConnection.Connect.Closed') {
+        this.closedReported = true;
+      }
+      dispatchStatus(this.nc, info);
+    }
+  }
+
+  onCallError(event) {
+    const info = event.args?.[0];
+    const creating = this.creating.get(event.transactionId);
+    if (creating) {
+      this.creating.delete(event.transactionId);
+      creating[INTERNAL].createFailed(info);
+      return;
+    }
+    const call = this.calls.get(event.transactionId);
+    this.calls.delete(event.transactionId);
+    const statusInfo =
+      info && typeof info === 'object' && typeof info.code === 'string'
+        ? info
+        : makeInfo('NetConnection.Call.Failed', call?.command ?? '');
+    const status = call?.responder?.status;
+    if (typeof status === 'function') {
+      status.call(call.responder, statusInfo);
+    }
+    dispatchStatus(this.nc, statusInfo);
+  }
+
+  watchNetwork(on) {
+    if (typeof globalThis.addEventListener !== 'function') {
+      return;
+    }
+    if (on && !this.networkListener) {
+      this.networkListener = () => {
+        if (this.state === 'connected') {
+          dispatchStatus(this.nc, makeInfo('NetConnection.Connect.NetworkChange'));
+        }
+      };
+      globalThis.addEventListener('online', this.networkListener);
+      globalThis.addEventListener('offline', this.networkListener);
+    } else if (!on && this.networkListener) {
+      globalThis.removeEventListener('online', this.networkListener);
+      globalThis.removeEventListener('offline', this.networkListener);
+      this.networkListener = null;
+    }
+  }
+
+  onSocketClosed() {
+    const previous = this.state;
+    this.teardown();
+    if (previous === 'connecting') {
+      dispatchStatus(this.nc, makeInfo('NetConnection.Connect.Failed', '', `Connection to ${this.uri} failed.`));
+    } else if ((previous === 'connected' || previous === 'rejected') && !this.closedReported) {
+      // Flash follows Connect.Rejected with Connect.Closed too.
+      dispatchStatus(this.nc, makeInfo('NetConnection.Connect.Closed'));
+    }
+  }
+
+  /** Closes on our side (close(), or the server's `close` call). */
+  shutdown(report) {
+    const previous = this.state;
+    this.teardown();
+    if (report && (previous === 'connected' || previous === 'rejected')) {
+      // Asynchronously, as Flash does: the page's close() call returns first.
+      queueMicrotask(() => dispatchStatus(this.nc, makeInfo('NetConnection.Connect.Closed')));
+    }
+  }
+
+  teardown() {
+    this.state = 'closed';
+    this.watchNetwork(false);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) {
+        ws.close();
+      }
+    }
+    for (const ns of this.streams.values()) {
+      ns[INTERNAL].connectionClosed();
+    }
+    for (const ns of this.creating.values()) {
+      ns[INTERNAL].connectionClosed();
+    }
+    this.streams.clear();
+    this.creating.clear();
+    this.calls.clear();
+    this.conn?.free();
+    this.conn = null;
+  }
+}
+
+/**
+ * ActionScript's NetConnection over RTMP-in-WebSocket.
+ *
+ * Events: `netStatus` (NetStatusEvent), `ioError` (IOErrorEvent), `asyncError` (AsyncErrorEvent).
+ */
+export class NetConnection extends EventTarget {
+  static get defaultObjectEncoding() {
+    return defaultObjectEncoding;
+  }
+
+  static set defaultObjectEncoding(value) {
+    if (value !== 0 && value !== 3) {
+      throw new RangeError('objectEncoding must be 0 or 3');
+    }
+    defaultObjectEncoding = value;
+  }
+
+  #core = new ConnectionCore(this);
+  #client = this;
+  #objectEncoding = defaultObjectEncoding;
+
+  constructor() {
+    super();
+    const self = this;
+    Object.defineProperty(this, INTERNAL, {
+      value: {
+        core: this.#core,
+        set objectEncoding(value) {
+          self.#objectEncoding = value;
+        },
+      },
+    });
+  }
+
+  /**
+   * Opens `ws://host:port/app[/instance]` (or wss://). The app is the path after the host and
+   * tcUrl the URL itself, as Flash derives them from rtmp:// URLs. `args` follow the command
+   * object in the connect command. `connect(null)` enters Flash's local mode (no server; for
+   * NetStream.appendBytes).
+   * @param {string | null} uri
+   * @param {...unknown} args
+   */
+  connect(uri, ...args) {
+    const core = this.#core;
+    if (core.state !== 'idle' && core.state !== 'closed') {
+      core.shutdown(false);
+    }
+    if (uri === null || uri === undefined) {
+      core.state = 'local';
+      core.uri = 'null';
+      queueMicrotask(() => dispatchStatus(this, makeInfo('NetConnection.Connect.Success')));
+      return;
+    }
+    core.open(String(uri), args);
+  }
+
+  /**
+   * Calls a server method. `responder` gets `result(...values)` for `_result` and
+   * `status(info)` for `_error` (which also dispatches netStatus, e.g. NetConnection.Call.Failed).
+   * @param {string} command
+   * @param {Responder | {result?: Function, status?: Function} | Function | null} responder
+   * @param {...unknown} args
+   */
+  call(command, responder, ...args) {
+    const core = this.#core;
+    const transaction = core.with((conn) => conn.call(String(command), args));
+    if (transaction !== undefined && responder) {
+      core.calls.set(transaction, { command: String(command), responder });
+    }
+  }
+
+  /** Closes the connection; `netStatus` NetConnection.Connect.Closed follows. */
+  close() {
+    this.#core.shutdown(true);
+  }
+
+  /** True between Connect.Success and the close. */
+  get connected() {
+    return this.#core.state === 'connected' || this.#core.state === 'local';
+  }
+
+  /** The URI given to connect() ("null" in local mode). */
+  get uri() {
+    return this.#core.uri;
+  }
+
+  /** Object whose methods the server may call (default: the NetConnection itself). */
+  get client() {
+    return this.#client;
+  }
+
+  set client(value) {
+    if (value === null || value === undefined) {
+      throw new TypeError('NetConnection.client cannot be null');
+    }
+    this.#client = value;
+  }
+
+  /** 0 (AMF0) or 3 (AMF3); settable before connect(). */
+  get objectEncoding() {
+    return this.#objectEncoding;
+  }
+
+  set objectEncoding(value) {
+    if (this.connected) {
+      throw new Error('objectEncoding cannot change while connected');
+    }
+    if (value !== 0 && value !== 3) {
+      throw new RangeError('objectEncoding must be 0 or 3');
+    }
+    this.#objectEncoding = value;
+  }
+
+  /** "rtmp" over ws://, "rtmps" over wss://. */
+  get protocol() {
+    return this.#core.uri?.startsWith('wss:') ? 'rtmps' : 'rtmp';
+  }
+
+  get usingTLS() {
+    return this.#core.uri?.startsWith('wss:') ?? false;
+  }
+
+  get connectedProxyType() {
+    return 'none';
+  }
+}

@@ -1,0 +1,192 @@
+// Shared by the browser tests: the real gateway binary on free loopback ports, ffmpeg as media
+// maker and publisher, and Debian's Chromium driven by playwright-core. Every process is
+// stopped by its PID.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createServer, connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Where screenshots and logs that outlive the temp dirs go. */
+export const artifacts = join(root, 'target', 'browser-tests');
+mkdirSync(artifacts, { recursive: true });
+
+export function tempDir(prefix) {
+  return mkdtempSync(join(tmpdir(), `rtmpws-${prefix}-`));
+}
+
+/** A free 127.0.0.1 port: bind port 0, read it, release it. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const socket = netConnect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Stops a child by PID (SIGTERM, then SIGKILL) and waits for it. */
+export async function stopProcess(child, signal = 'SIGTERM') {
+  if (!child || child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(child.pid, signal);
+  } catch {
+    return;
+  }
+  const timeout = sleep(5000).then(() => 'timeout');
+  if ((await Promise.race([exited, timeout])) === 'timeout') {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await exited;
+  }
+}
+
+/** Starts the gateway (RTMPWS_GATEWAY or target/debug/rtmpws-gateway) with a temp config. */
+export async function startGateway() {
+  const binary = process.env.RTMPWS_GATEWAY ?? join(root, 'target', 'debug', 'rtmpws-gateway');
+  if (!existsSync(binary)) {
+    throw new Error(`${binary} is missing: run cargo build -p rtmpws-gateway`);
+  }
+  if (!existsSync(join(root, 'dist', 'index.js'))) {
+    throw new Error('dist/ is missing: run npm run build');
+  }
+  const dir = tempDir('gateway');
+  const rtmpPort = await freePort();
+  const httpPort = await freePort();
+  mkdirSync(join(dir, 'media'), { recursive: true });
+  const config = join(dir, 'gateway.toml');
+  writeFileSync(
+    config,
+    [
+      `rtmp_addr = "127.0.0.1:${rtmpPort}"`,
+      `http_addr = "127.0.0.1:${httpPort}"`,
+      `media_dir = ${JSON.stringify(join(dir, 'media'))}`,
+      `www_dir = ${JSON.stringify(join(root, 'www'))}`,
+      `package_dir = ${JSON.stringify(join(root, 'dist'))}`,
+      '',
+    ].join('\n'),
+  );
+  const logFile = join(dir, 'gateway.log');
+  const log = createWriteStream(logFile);
+  const child = spawn(binary, ['--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  const deadline = Date.now() + 15000;
+  while (!(await canConnect(httpPort)) || !(await canConnect(rtmpPort))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`gateway did not start; see ${logFile}`);
+    }
+    await sleep(50);
+  }
+  return {
+    child,
+    dir,
+    logFile,
+    rtmpPort,
+    httpPort,
+    http: `http://127.0.0.1:${httpPort}`,
+    ws: `ws://127.0.0.1:${httpPort}`,
+    rtmp: `rtmp://127.0.0.1:${rtmpPort}`,
+    stop: () => stopProcess(child),
+  };
+}
+
+/** The test clip: 640x360 30 fps H.264 (GOP 30) + 440 Hz AAC, `seconds` long. */
+export function makeClip(dir, seconds = 20) {
+  const out = join(dir, 'in.flv');
+  const result = spawnSync(
+    'ffmpeg',
+    ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440', '-t', String(seconds), '-c:v', 'libx264', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'flv', out],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  if (result.status !== 0) {
+    throw new Error(`ffmpeg could not make the clip: ${result.stderr}`);
+  }
+  return out;
+}
+
+/** Publishes `file` in real time (`-re`) to rtmp://.../live/NAME; resolves to the child. */
+export function publish(file, url, { stdio = 'ignore' } = {}) {
+  const child = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-i', file, '-c', 'copy', '-f', 'flv', url], { stdio: ['ignore', stdio, stdio] });
+  child.startedAt = Date.now();
+  return child;
+}
+
+export function waitForExit(child, timeoutMs) {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve(child.exitCode);
+  }
+  return Promise.race([
+    new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+    sleep(timeoutMs).then(() => {
+      throw new Error(`process ${child.pid} still running after ${timeoutMs} ms`);
+    }),
+  ]);
+}
+
+/** Debian's Chromium, headless, with autoplay allowed; never a downloaded browser. */
+export async function launchBrowser() {
+  const userDataDir = tempDir('chromium');
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+    viewport: { width: 1280, height: 900 },
+  });
+  return context;
+}
+
+/** Opens the demo page with query parameters and waits until its module has loaded. */
+export async function openDemo(context, gateway, params = {}) {
+  const page = await context.newPage();
+  const messages = [];
+  page.on('console', (message) => messages.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => messages.push(`pageerror: ${error.message}`));
+  page.messages = messages;
+  const query = new URLSearchParams(params).toString();
+  await page.goto(`${gateway.http}/${query ? `?${query}` : ''}`);
+  await page.waitForFunction(() => window.demo !== undefined, null, { timeout: 15000 });
+  return page;
+}
+
+/** The codes of the netStatus events logged so far on the demo page. */
+export function codes(page) {
+  return page.evaluate(() => window.demo.log.map((entry) => entry.info?.code).filter(Boolean));
+}
+
+/** Waits until the demo log has `code`; returns the log entry. */
+export async function waitForCode(page, code, timeoutMs = 15000) {
+  try {
+    await page.waitForFunction((c) => window.demo.log.some((entry) => entry.info?.code === c), code, { timeout: timeoutMs, polling: 50 });
+  } catch (error) {
+    throw new Error(`no ${code} within ${timeoutMs} ms; saw ${JSON.stringify(await codes(page))}\n${page.messages.join('\n')}`);
+  }
+  return page.evaluate((c) => window.demo.log.find((entry) => entry.info?.code === c), code);
+}

@@ -1,0 +1,446 @@
+//! The RTMP connection as JS sees it: bytes from the WebSocket in, a batch of events out,
+//! bytes for the WebSocket out.
+//!
+//! Run loop (driven by `js/netconnection.js`): after any request method or [`Connection::receive`],
+//! call [`Connection::take_output`] and send what it returns as one binary WebSocket message.
+//! Media of a stream with media enabled never reaches JS as RTMP messages: it goes through that
+//! stream's remuxer inside the same `receive` call, and comes out as `init`/`media` segment
+//! events, so one WebSocket message costs one crossing of the JS/wasm boundary.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use js_sys::{Array, Uint8Array};
+use rtmpws_protocol::amf::Value;
+use rtmpws_protocol::client::{ClientConfig, ClientEvent, ClientSession};
+use rtmpws_protocol::message::UserControl;
+use rtmpws_protocol::server::MediaKind;
+use rtmpws_protocol::status::Status;
+use rtmpws_protocol::{StreamId, Timestamp};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{from_js, object, to_js};
+use crate::player::{media_error_event, Pipeline, Track};
+
+/// What the connection keeps per NetStream.
+#[derive(Default)]
+struct StreamState {
+    /// The name given to play/publish, for the `details` of client-made events.
+    name: String,
+    /// Present while a media element wants this stream's audio and video.
+    pipeline: Option<Pipeline>,
+    /// Audio, video and data payload bytes received (NetStream.bytesLoaded).
+    bytes: f64,
+}
+
+/// One RTMP connection over a WebSocket (see the module docs for the run loop).
+#[wasm_bindgen]
+pub struct Connection {
+    session: ClientSession,
+    streams: HashMap<u32, StreamState>,
+    /// Set after a protocol error: the byte stream cannot be trusted any more, so further input
+    /// is ignored until the page closes the socket.
+    failed: bool,
+}
+
+fn values_to_array(values: &[Value]) -> Array {
+    values.iter().map(to_js).collect()
+}
+
+fn array_to_values(args: &Array) -> Vec<Value> {
+    args.iter().map(|v| from_js(&v)).collect()
+}
+
+/// `{type: 'data', streamId, timestamp, name, args}` for a data message; `name` is the handler
+/// (`onMetaData`, `onCuePoint`, `|RtmpSampleAccess`, a `NetStream.send` handler...).
+pub(crate) fn data_event(stream_id: u32, timestamp: u32, values: Vec<Value>) -> JsValue {
+    let mut values = values.into_iter();
+    let name = match values.next() {
+        Some(Value::String(name)) => JsValue::from_str(&name),
+        Some(other) => {
+            // A data message without a handler name: keep the value as the first argument.
+            let args: Array = std::iter::once(other)
+                .chain(values)
+                .map(|v| to_js(&v))
+                .collect();
+            return object(&[
+                ("type", "data".into()),
+                ("streamId", stream_id.into()),
+                ("timestamp", timestamp.into()),
+                ("name", JsValue::UNDEFINED),
+                ("args", args.into()),
+            ]);
+        }
+        None => JsValue::UNDEFINED,
+    };
+    let args: Array = values.map(|v| to_js(&v)).collect();
+    object(&[
+        ("type", "data".into()),
+        ("streamId", stream_id.into()),
+        ("timestamp", timestamp.into()),
+        ("name", name),
+        ("args", args.into()),
+    ])
+}
+
+fn user_control_event(event: UserControl) -> JsValue {
+    let (name, stream_id, value) = match event {
+        UserControl::StreamBegin(id) => ("streamBegin", id.0, None),
+        UserControl::StreamEof(id) => ("streamEOF", id.0, None),
+        UserControl::StreamDry(id) => ("streamDry", id.0, None),
+        UserControl::StreamIsRecorded(id) => ("streamIsRecorded", id.0, None),
+        UserControl::SetBufferLength {
+            stream_id,
+            buffer_ms,
+        } => ("setBufferLength", stream_id.0, Some(buffer_ms)),
+        UserControl::PingRequest(t) => ("pingRequest", 0, Some(t)),
+        UserControl::PingResponse(t) => ("pingResponse", 0, Some(t)),
+        UserControl::Other { event_type } => ("other", 0, Some(u32::from(event_type))),
+    };
+    object(&[
+        ("type", "userControl".into()),
+        ("event", name.into()),
+        ("streamId", stream_id.into()),
+        ("value", value.map_or(JsValue::UNDEFINED, JsValue::from)),
+    ])
+}
+
+#[wasm_bindgen]
+impl Connection {
+    /// A session whose handshake (C0+C1) is already waiting in [`Connection::take_output`].
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Result<Connection, JsError> {
+        let session = ClientSession::new(ClientConfig::default())
+            .map_err(|e| JsError::new(&format!("RTMP handshake could not start: {e}")))?;
+        Ok(Connection {
+            session,
+            streams: HashMap::new(),
+            failed: false,
+        })
+    }
+
+    /// Sends `connect` with the command object (app, tcUrl, objectEncoding, ...) and the extra
+    /// arguments of `NetConnection.connect`. Returns the transaction id.
+    pub fn connect(&mut self, command_object: JsValue, args: Array) -> f64 {
+        self.session
+            .connect(from_js(&command_object), array_to_values(&args))
+    }
+
+    /// Sends `createStream`; the answer is a `streamCreated` event with this transaction id.
+    #[wasm_bindgen(js_name = createStream)]
+    pub fn create_stream(&mut self) -> f64 {
+        self.session.create_stream()
+    }
+
+    /// `NetConnection.call`: returns the transaction id its `result`/`callError` will carry.
+    pub fn call(&mut self, name: &str, args: Array) -> f64 {
+        self.session.call(name, array_to_values(&args))
+    }
+
+    /// Any stream command (pause, seek, receiveAudio, receiveVideo, play2, closeStream...).
+    #[wasm_bindgen(js_name = streamCommand)]
+    pub fn stream_command(&mut self, stream_id: u32, name: &str, args: Array) {
+        self.session
+            .stream_command(StreamId(stream_id), name, array_to_values(&args));
+    }
+
+    /// `play`; with `reset` the stream's media starts a new timeline.
+    pub fn play(&mut self, stream_id: u32, name: &str, start: f64, len: f64, reset: bool) {
+        let state = self.streams.entry(stream_id).or_default();
+        state.name = name.to_owned();
+        if reset {
+            if let Some(pipeline) = &mut state.pipeline {
+                pipeline.reset();
+            }
+        }
+        self.session
+            .play(StreamId(stream_id), name, start, len, reset);
+    }
+
+    pub fn publish(&mut self, stream_id: u32, name: &str, mode: &str) {
+        self.streams.entry(stream_id).or_default().name = name.to_owned();
+        self.session.publish(StreamId(stream_id), name, mode);
+    }
+
+    #[wasm_bindgen(js_name = closeStream)]
+    pub fn close_stream(&mut self, stream_id: u32) {
+        self.session.close_stream(StreamId(stream_id));
+    }
+
+    /// `deleteStream`, and forgets the stream.
+    #[wasm_bindgen(js_name = deleteStream)]
+    pub fn delete_stream(&mut self, stream_id: u32) {
+        self.streams.remove(&stream_id);
+        self.session.delete_stream(StreamId(stream_id));
+    }
+
+    /// User control Set Buffer Length, as Flash sends on play and on bufferTime changes.
+    #[wasm_bindgen(js_name = setBufferLength)]
+    pub fn set_buffer_length(&mut self, stream_id: u32, buffer_ms: u32) {
+        self.session
+            .set_buffer_length(StreamId(stream_id), buffer_ms);
+    }
+
+    /// A data message: `NetStream.send(handler, ...args)` passes `[handler, ...args]`.
+    #[wasm_bindgen(js_name = sendData)]
+    pub fn send_data(&mut self, stream_id: u32, timestamp: u32, values: Array) {
+        self.session.send_data(
+            StreamId(stream_id),
+            Timestamp(timestamp),
+            array_to_values(&values),
+        );
+    }
+
+    /// An audio or video message (FLV tag body) from a publishing stream.
+    #[wasm_bindgen(js_name = sendMedia)]
+    pub fn send_media(&mut self, stream_id: u32, timestamp: u32, video: bool, payload: &[u8]) {
+        let kind = if video {
+            MediaKind::Video
+        } else {
+            MediaKind::Audio
+        };
+        self.session.send_media(
+            StreamId(stream_id),
+            Timestamp(timestamp),
+            kind,
+            Bytes::copy_from_slice(payload),
+        );
+    }
+
+    /// Routes the stream's audio and video through a remuxer (`init`/`media` events) or, when
+    /// `enabled` is false, drops them (a NetStream without a media element).
+    #[wasm_bindgen(js_name = enableMedia)]
+    pub fn enable_media(&mut self, stream_id: u32, enabled: bool) {
+        let state = self.streams.entry(stream_id).or_default();
+        match (enabled, state.pipeline.is_some()) {
+            (true, false) => state.pipeline = Some(Pipeline::new()),
+            (false, true) => state.pipeline = None,
+            _ => {}
+        }
+    }
+
+    /// Starts a new media timeline (the page rebuilt its SourceBuffer, or a track was turned
+    /// off with receiveAudio/receiveVideo).
+    #[wasm_bindgen(js_name = resetMedia)]
+    pub fn reset_media(&mut self, stream_id: u32) {
+        if let Some(pipeline) = self.pipeline(stream_id) {
+            pipeline.reset();
+        }
+    }
+
+    /// Which tracks to wait for (after receiveAudio/receiveVideo changes).
+    #[wasm_bindgen(js_name = expectTracks)]
+    pub fn expect_tracks(&mut self, stream_id: u32, audio: bool, video: bool) {
+        if let Some(pipeline) = self.pipeline(stream_id) {
+            pipeline.expect_tracks(audio, video);
+        }
+    }
+
+    /// Writes out the held-back samples of a stream that ended; returns their events.
+    #[wasm_bindgen(js_name = endMedia)]
+    pub fn end_media(&mut self, stream_id: u32) -> Array {
+        let out = Array::new();
+        if let Some(pipeline) = self.pipeline(stream_id) {
+            pipeline.end();
+            pipeline.drain(stream_id, &out);
+        }
+        out
+    }
+
+    /// NetStream.bytesLoaded: audio, video and data bytes received on the stream.
+    #[wasm_bindgen(js_name = bytesLoaded)]
+    pub fn bytes_loaded(&self, stream_id: u32) -> f64 {
+        self.streams.get(&stream_id).map_or(0.0, |s| s.bytes)
+    }
+
+    /// Feeds one WebSocket message and returns every event it caused, in order. A protocol
+    /// error becomes a final `protocolError` event; nothing here panics on hostile input.
+    pub fn receive(&mut self, bytes: &[u8]) -> Array {
+        let out = Array::new();
+        if self.failed {
+            return out;
+        }
+        let result = self.session.handle_input(bytes);
+        while let Some(event) = self.session.poll_event() {
+            self.on_event(event, &out);
+        }
+        for (id, state) in &mut self.streams {
+            if let Some(pipeline) = &mut state.pipeline {
+                pipeline.drain(*id, &out);
+            }
+        }
+        if let Err(e) = result {
+            self.failed = true;
+            out.push(&object(&[
+                ("type", "protocolError".into()),
+                ("message", e.to_string().into()),
+            ]));
+        }
+        out
+    }
+
+    /// Bytes to send, as one WebSocket message; `undefined` when there is nothing.
+    #[wasm_bindgen(js_name = takeOutput)]
+    pub fn take_output(&mut self) -> Option<Uint8Array> {
+        let bytes = self.session.take_output();
+        if bytes.is_empty() {
+            None
+        } else {
+            Some(Uint8Array::from(bytes.as_slice()))
+        }
+    }
+}
+
+impl Connection {
+    fn pipeline(&mut self, stream_id: u32) -> Option<&mut Pipeline> {
+        self.streams
+            .get_mut(&stream_id)
+            .and_then(|s| s.pipeline.as_mut())
+    }
+
+    fn on_event(&mut self, event: ClientEvent, out: &Array) {
+        let event = match event {
+            ClientEvent::Media {
+                stream_id,
+                timestamp,
+                kind,
+                payload,
+            } => {
+                let Some(state) = self.streams.get_mut(&stream_id.0) else {
+                    return;
+                };
+                state.bytes += payload.len() as f64;
+                let Some(pipeline) = &mut state.pipeline else {
+                    return;
+                };
+                let track = match kind {
+                    MediaKind::Audio => Track::Audio,
+                    MediaKind::Video => Track::Video,
+                };
+                let mut errors = Vec::new();
+                pipeline.push(track, timestamp.0, &payload, &mut errors);
+                if errors.is_empty() {
+                    return;
+                }
+                // Segments made before the bad tag go out before its error event.
+                pipeline.drain(stream_id.0, out);
+                for e in errors {
+                    out.push(&media_error_event(stream_id.0, &e, &state.name));
+                }
+                return;
+            }
+            ClientEvent::Connected { properties, info } => object(&[
+                ("type", "connected".into()),
+                ("properties", to_js(&properties)),
+                ("info", to_js(&info)),
+            ]),
+            ClientEvent::ConnectRejected { info } => {
+                object(&[("type", "connectRejected".into()), ("info", to_js(&info))])
+            }
+            ClientEvent::StreamCreated {
+                transaction_id,
+                stream_id,
+            } => {
+                self.streams.entry(stream_id.0).or_default();
+                object(&[
+                    ("type", "streamCreated".into()),
+                    ("transactionId", transaction_id.into()),
+                    ("streamId", stream_id.0.into()),
+                ])
+            }
+            ClientEvent::CallResult {
+                transaction_id,
+                command_object,
+                args,
+            } => object(&[
+                ("type", "result".into()),
+                ("transactionId", transaction_id.into()),
+                ("commandObject", to_js(&command_object)),
+                ("args", values_to_array(&args).into()),
+            ]),
+            ClientEvent::CallError {
+                transaction_id,
+                command_object,
+                args,
+            } => object(&[
+                ("type", "callError".into()),
+                ("transactionId", transaction_id.into()),
+                ("commandObject", to_js(&command_object)),
+                ("args", values_to_array(&args).into()),
+            ]),
+            ClientEvent::Status { stream_id, info } => {
+                self.on_status(stream_id.0, &info, out);
+                object(&[
+                    ("type", "status".into()),
+                    ("streamId", stream_id.0.into()),
+                    ("info", to_js(&info)),
+                ])
+            }
+            ClientEvent::PlayStatus {
+                stream_id,
+                timestamp,
+                info,
+            } => {
+                self.on_status(stream_id.0, &info, out);
+                object(&[
+                    ("type", "playStatus".into()),
+                    ("streamId", stream_id.0.into()),
+                    ("timestamp", timestamp.0.into()),
+                    ("info", to_js(&info)),
+                ])
+            }
+            ClientEvent::Data {
+                stream_id,
+                timestamp,
+                values,
+            } => {
+                if let Some(state) = self.streams.get_mut(&stream_id.0) {
+                    if values.first().and_then(Value::as_str) == Some("onMetaData") {
+                        if let (Some(pipeline), Some(meta)) = (&mut state.pipeline, values.get(1)) {
+                            pipeline.metadata(meta);
+                        }
+                    }
+                }
+                data_event(stream_id.0, timestamp.0, values)
+            }
+            ClientEvent::UserControl(event) => user_control_event(event),
+            ClientEvent::ServerCall {
+                stream_id,
+                name,
+                args,
+            } => object(&[
+                ("type", "call".into()),
+                ("streamId", stream_id.0.into()),
+                ("name", name.into()),
+                ("args", values_to_array(&args).into()),
+            ]),
+        };
+        out.push(&event);
+    }
+
+    /// Media bookkeeping that must happen in stream order, before the media that follows the
+    /// status in the same batch: a reset or seek starts a new timeline; the end of a stream
+    /// writes out the samples the remuxer held back.
+    fn on_status(&mut self, stream_id: u32, info: &Value, out: &Array) {
+        let Some(status) = info.get_str("code").and_then(Status::from_code) else {
+            return;
+        };
+        let Some(pipeline) = self.pipeline(stream_id) else {
+            return;
+        };
+        match status {
+            Status::NetStreamPlayReset | Status::NetStreamSeekNotify => {
+                // Whatever the old timeline still holds goes out first.
+                pipeline.drain(stream_id, out);
+                pipeline.reset();
+            }
+            Status::NetStreamPlayStop
+            | Status::NetStreamPlayComplete
+            | Status::NetStreamPlayUnpublishNotify => {
+                pipeline.end();
+                pipeline.drain(stream_id, out);
+            }
+            _ => {}
+        }
+    }
+}
