@@ -64,6 +64,9 @@ pub struct Config {
     pub gop_cache_bytes: usize,
     /// Seconds a client has to finish the handshake and connect.
     pub connect_timeout_secs: u64,
+    /// How far ahead of real time recorded items are sent, in ms, so the player's buffer fills
+    /// at once.
+    pub vod_lead_ms: u64,
 }
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             subscriber_queue: 1024,
             gop_cache_bytes: 16 << 20,
             connect_timeout_secs: 10,
+            vod_lead_ms: 1000,
         }
     }
 }

@@ -1,34 +1,40 @@
 //! One client connection: drives a [`ServerSession`] over a [`Transport`] and carries out what
-//! it asks with the live stream [`Registry`].
+//! it asks with the live stream [`Registry`] and the recorded-item [`Library`].
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
+use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::chunk::DecoderLimits;
-use rtmpws_protocol::message::UserControl;
+use rtmpws_protocol::message::{Message, UserControl};
 use rtmpws_protocol::server::{
     ConnectRequest, MediaKind, PlayRequest, PublishMode, ServerConfig, ServerEvent, ServerSession,
 };
 use rtmpws_protocol::status::{Info, Status};
 use rtmpws_protocol::{StreamId, Timestamp};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::{StreamExt, StreamMap};
+use tokio_stream::wrappers::{BroadcastStream, ReceiverStream};
+use tokio_stream::{Stream, StreamExt, StreamMap};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::live::{LiveEvent, LiveStream, MediaFrame, Registry, Snapshot};
 use crate::transport::Transport;
+use crate::vod::{
+    self, Library, LookupError, PlayItem, Transition, VodControl, VodEvent, VodHandle,
+};
 
 /// What every connection shares.
 pub struct Gateway {
     pub config: Config,
     pub registry: Registry,
+    pub library: Arc<Library>,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
 }
@@ -36,9 +42,11 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> Self {
         let registry = Registry::new(config.subscriber_queue, config.gop_cache_bytes);
+        let library = Arc::new(Library::new(config.media_dir.clone()));
         Gateway {
             config,
             registry,
+            library,
             next_id: AtomicU64::new(1),
             shutdown,
         }
@@ -63,10 +71,16 @@ enum Role {
         stream: Arc<LiveStream>,
         name: String,
     },
-    Playing(Player),
+    Playing(LivePlayer),
+    /// Playing recorded items; the player task owns the playlist.
+    Recorded {
+        player: VodHandle,
+        name: String,
+    },
 }
 
-struct Player {
+/// A subscriber of a live stream.
+struct LivePlayer {
     stream: Arc<LiveStream>,
     name: String,
     paused: bool,
@@ -78,13 +92,25 @@ struct Player {
     dropped: u64,
 }
 
+/// What arrives for a NetStream: live stream events, or a recorded-item player's output.
+enum Feed {
+    Live(Result<LiveEvent, BroadcastStreamRecvError>),
+    Recorded(VodEvent),
+}
+
+type FeedStream = Pin<Box<dyn Stream<Item = Feed> + Send>>;
+
+fn live_feed(receiver: broadcast::Receiver<LiveEvent>) -> FeedStream {
+    Box::pin(BroadcastStream::new(receiver).map(Feed::Live))
+}
+
 struct Connection {
     gateway: Arc<Gateway>,
     id: u64,
     session: ServerSession,
     app: Option<String>,
     roles: HashMap<StreamId, Role>,
-    feeds: StreamMap<StreamId, BroadcastStream<LiveEvent>>,
+    feeds: StreamMap<StreamId, FeedStream>,
 }
 
 /// Serves one connection until it closes or the gateway shuts down.
@@ -127,12 +153,12 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                     break;
                 }
             },
-            Some((stream_id, event)) = conn.feeds.next(), if !conn.feeds.is_empty() => {
-                conn.on_feed(stream_id, event);
+            Some((stream_id, feed)) = conn.feeds.next(), if !conn.feeds.is_empty() => {
+                conn.on_feed(stream_id, feed);
                 // Batch whatever else is ready into the same write.
                 for _ in 0..256 {
                     match conn.feeds.next().now_or_never() {
-                        Some(Some((stream_id, event))) => conn.on_feed(stream_id, event),
+                        Some(Some((stream_id, feed))) => conn.on_feed(stream_id, feed),
                         _ => break,
                     }
                 }
@@ -181,36 +207,46 @@ impl Connection {
                 } => self.publish(stream_id, name, mode),
                 ServerEvent::PlayRequested { stream_id, request } => self.play(stream_id, request),
                 ServerEvent::Play2Requested { stream_id, options } => {
-                    // play2 transitions switch between recorded items; live streams have none.
-                    let name = options.get_str("streamName").unwrap_or_default().to_owned();
-                    let info = Info::new(
-                        Status::NetStreamPlayFailed,
-                        format!("play2 cannot transition to {name}: not a recorded stream"),
-                    )
-                    .details(&name);
-                    self.session.send_status(stream_id, info);
+                    self.play2(stream_id, &options)
                 }
                 ServerEvent::PauseRequested {
-                    stream_id, pause, ..
-                } => self.pause(stream_id, pause),
+                    stream_id,
+                    pause,
+                    position_ms,
+                } => {
+                    if !self
+                        .forward_to_recorded(stream_id, VodControl::Pause { pause, position_ms })
+                    {
+                        self.pause_live(stream_id, pause);
+                    }
+                }
                 ServerEvent::SeekRequested {
                     stream_id,
                     position_ms,
                 } => {
-                    let name = self.stream_name(stream_id);
-                    let info = Info::new(Status::NetStreamSeekFailed, format!("Seeking {position_ms} (stream ID: {stream_id}) failed: {name} is live and cannot seek.")).details(&name);
-                    self.session.send_status(stream_id, info);
+                    if !self.forward_to_recorded(stream_id, VodControl::Seek { position_ms }) {
+                        let name = self.stream_name(stream_id);
+                        let description = format!(
+                            "Seeking {position_ms} (stream ID: {stream_id}) failed: {name} is live and cannot seek."
+                        );
+                        self.session.send_status(
+                            stream_id,
+                            Info::new(Status::NetStreamSeekFailed, description).details(&name),
+                        );
+                    }
                 }
                 ServerEvent::ReceiveAudio { stream_id, enabled } => {
                     if let Some(Role::Playing(player)) = self.roles.get_mut(&stream_id) {
                         player.audio = enabled;
                     }
+                    self.forward_to_recorded(stream_id, VodControl::ReceiveAudio(enabled));
                 }
                 ServerEvent::ReceiveVideo { stream_id, enabled } => {
                     if let Some(Role::Playing(player)) = self.roles.get_mut(&stream_id) {
                         player.await_keyframe |= enabled && !player.video;
                         player.video = enabled;
                     }
+                    self.forward_to_recorded(stream_id, VodControl::ReceiveVideo(enabled));
                 }
                 ServerEvent::StreamClosed { stream_id } => self.close_stream(stream_id, true),
                 ServerEvent::Media {
@@ -259,7 +295,7 @@ impl Connection {
 
     fn stream_name(&self, stream_id: StreamId) -> String {
         match self.roles.get(&stream_id) {
-            Some(Role::Publishing { name, .. }) => name.clone(),
+            Some(Role::Publishing { name, .. } | Role::Recorded { name, .. }) => name.clone(),
             Some(Role::Playing(player)) => player.name.clone(),
             None => String::new(),
         }
@@ -294,36 +330,175 @@ impl Connection {
         }
     }
 
+    /// `play(name, start, len, reset)`: start -2 plays the live stream if it is published,
+    /// else the recorded item, else waits for a publisher; -1 live only; >= 0 recorded only.
     fn play(&mut self, stream_id: StreamId, request: PlayRequest) {
         let key = stream_key(&request.name).to_owned();
-        if request.reset || !self.roles.contains_key(&stream_id) {
-            self.close_stream(stream_id, false);
+        if !request.reset {
+            // Queued after the current recorded item; a missing one is reported when reached.
+            let item = PlayItem::from_play(&request.name, request.start, request.len);
+            if self.forward_to_recorded(stream_id, VodControl::Play { item, reset: false }) {
+                return;
+            }
         }
-        if request.start >= 0.0 {
-            // start >= 0 asks for a recorded item only.
-            self.session
-                .send_status(stream_id, Status::NetStreamPlayStreamNotFound.info(&key));
-            return;
+        let live_only = request.start > -2.0 && request.start < 0.0;
+        let wants_recorded = request.start >= 0.0
+            || (!live_only && !self.gateway.registry.is_published(self.app(), &key));
+        if wants_recorded {
+            match self.gateway.library.resolve(self.app(), &request.name) {
+                Ok(_) => {
+                    let item = PlayItem::from_play(&request.name, request.start, request.len);
+                    let control = VodControl::Play {
+                        item,
+                        reset: request.reset,
+                    };
+                    return self.start_recorded(stream_id, &request.name, control);
+                }
+                Err(LookupError::BadName(_)) => {
+                    return self.session.send_status(
+                        stream_id,
+                        Status::NetStreamPlayStreamNotFound.info(&request.name),
+                    );
+                }
+                Err(LookupError::NotFound(_)) if request.start >= 0.0 => {
+                    return self.session.send_status(
+                        stream_id,
+                        Status::NetStreamPlayStreamNotFound.info(&request.name),
+                    );
+                }
+                Err(LookupError::NotFound(_)) => {}
+            }
         }
+        self.play_live(stream_id, key, request.reset);
+    }
+
+    fn play_live(&mut self, stream_id: StreamId, key: String, reset: bool) {
+        self.close_stream(stream_id, false);
         let stream = self.gateway.registry.stream(self.app(), &key);
         let (snapshot, feed) = stream.subscribe();
-        info!(id = self.id, app = self.app(), name = %key, published = snapshot.published, "playing");
-        self.session
-            .begin_play(stream_id, &key, request.reset, false);
+        info!(id = self.id, app = self.app(), name = %key, published = snapshot.published, "playing live");
+        self.session.begin_play(stream_id, &key, reset, false);
         self.send_snapshot(stream_id, &snapshot);
-        self.feeds.insert(stream_id, BroadcastStream::new(feed));
+        self.feeds.insert(stream_id, live_feed(feed));
+        let player = LivePlayer {
+            stream,
+            name: key,
+            paused: false,
+            audio: true,
+            video: true,
+            await_keyframe: false,
+            dropped: 0,
+        };
+        self.roles.insert(stream_id, Role::Playing(player));
+    }
+
+    /// Replaces what `stream_id` does with a recorded-item player, and gives it `control`.
+    fn start_recorded(&mut self, stream_id: StreamId, name: &str, control: VodControl) {
+        self.close_stream(stream_id, false);
+        let lead = Duration::from_millis(self.gateway.config.vod_lead_ms);
+        let (player, events) = vod::spawn(
+            Arc::clone(&self.gateway.library),
+            self.app().to_owned(),
+            stream_id,
+            lead,
+        );
+        player.send(control);
+        info!(id = self.id, app = self.app(), name, "playing recorded");
+        self.feeds.insert(
+            stream_id,
+            Box::pin(ReceiverStream::new(events).map(Feed::Recorded)),
+        );
         self.roles.insert(
             stream_id,
-            Role::Playing(Player {
-                stream,
-                name: key,
-                paused: false,
-                audio: true,
-                video: true,
-                await_keyframe: false,
-                dropped: 0,
-            }),
+            Role::Recorded {
+                player,
+                name: name.to_owned(),
+            },
         );
+    }
+
+    /// Passes a command to the recorded-item player of `stream_id`; false if there is none.
+    fn forward_to_recorded(&mut self, stream_id: StreamId, control: VodControl) -> bool {
+        match self.roles.get(&stream_id) {
+            Some(Role::Recorded { player, .. }) => {
+                if !player.send(control) {
+                    warn!(id = self.id, "recorded player flooded; command dropped");
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `play2(NetStreamPlayOptions)`: transitions between recorded items.
+    fn play2(&mut self, stream_id: StreamId, options: &Value) {
+        let name = options.get_str("streamName").unwrap_or_default().to_owned();
+        let transition = options.get_str("transition").unwrap_or("switch");
+        let failed = |why: String| Info::new(Status::NetStreamPlayFailed, why).details(&name);
+        let Some(transition) = Transition::parse(transition) else {
+            let info = failed(format!("play2: unknown transition {transition:?}"));
+            return self.session.send_status(stream_id, info);
+        };
+        if name.is_empty() && !matches!(transition, Transition::Stop | Transition::Resume) {
+            return self
+                .session
+                .send_status(stream_id, failed("play2: streamName is missing".into()));
+        }
+        let start = options.get_f64("start").unwrap_or(-2.0);
+        let len = options.get_f64("len").unwrap_or(-1.0);
+        let item = PlayItem::from_play(&name, start, len);
+        let old_name = options.get_str("oldStreamName").map(str::to_owned);
+        let control = VodControl::Play2 {
+            item,
+            old_name,
+            transition,
+        };
+        if self.forward_to_recorded(stream_id, control.clone()) {
+            return;
+        }
+        if matches!(
+            transition,
+            Transition::Reset | Transition::Append | Transition::AppendAndWait
+        ) {
+            self.start_recorded(stream_id, &name, control);
+        } else {
+            let info = failed(format!(
+                "play2 {name}: no recorded stream is playing to transition from"
+            ));
+            self.session.send_status(stream_id, info);
+        }
+    }
+
+    fn on_feed(&mut self, stream_id: StreamId, feed: Feed) {
+        match feed {
+            Feed::Live(event) => self.on_live(stream_id, event),
+            Feed::Recorded(event) => self.on_recorded(stream_id, event),
+        }
+    }
+
+    fn on_recorded(&mut self, stream_id: StreamId, event: VodEvent) {
+        match event {
+            VodEvent::Control(event) => self.session.send_user_control(event),
+            VodEvent::Status(info) => self.session.send_status(stream_id, info),
+            VodEvent::PlayStatus { timestamp, info } => {
+                self.session.send_play_status(stream_id, timestamp, info)
+            }
+            VodEvent::SampleAccess => self.session.send_sample_access(stream_id),
+            VodEvent::Data { timestamp, values } => {
+                self.session.send_data(stream_id, timestamp, values)
+            }
+            VodEvent::Media {
+                kind,
+                timestamp,
+                payload,
+            } => {
+                let message = match kind {
+                    MediaKind::Audio => Message::Audio(payload),
+                    MediaKind::Video => Message::Video(payload),
+                };
+                self.session.send_message(stream_id, timestamp, &message);
+            }
+        }
     }
 
     fn send_snapshot(&mut self, stream_id: StreamId, snapshot: &Snapshot) {
@@ -347,7 +522,8 @@ impl Connection {
         }
     }
 
-    fn pause(&mut self, stream_id: StreamId, pause: bool) {
+    /// Pause on a live stream: media stops; on resume the subscriber rejoins at the live edge.
+    fn pause_live(&mut self, stream_id: StreamId, pause: bool) {
         let Some(Role::Playing(player)) = self.roles.get_mut(&stream_id) else {
             let info = Info::new(
                 Status::NetStreamFailed,
@@ -356,15 +532,14 @@ impl Connection {
             return self.session.send_status(stream_id, info);
         };
         let name = player.name.clone();
+        player.paused = pause;
         if pause {
-            player.paused = true;
             self.session
                 .send_user_control(UserControl::StreamEof(stream_id));
             self.session
                 .send_status(stream_id, Status::NetStreamPauseNotify.info(&name));
         } else {
-            player.paused = false;
-            // A live stream resumes at the live edge: a fresh snapshot, not what was missed.
+            // A fresh snapshot, not what was missed.
             let (snapshot, feed) = player.stream.subscribe();
             self.session
                 .send_user_control(UserControl::StreamBegin(stream_id));
@@ -373,7 +548,7 @@ impl Connection {
             self.session
                 .send_status(stream_id, Status::NetStreamPlayStart.info(&name));
             self.send_snapshot(stream_id, &snapshot);
-            self.feeds.insert(stream_id, BroadcastStream::new(feed));
+            self.feeds.insert(stream_id, live_feed(feed));
         }
     }
 
@@ -401,11 +576,12 @@ impl Connection {
                 drop(player);
                 self.gateway.registry.forget_if_unused(self.app(), &name);
             }
-            None => {}
+            // Dropping the handle stops the player task.
+            Some(Role::Recorded { .. }) | None => {}
         }
     }
 
-    fn on_feed(&mut self, stream_id: StreamId, event: Result<LiveEvent, BroadcastStreamRecvError>) {
+    fn on_live(&mut self, stream_id: StreamId, event: Result<LiveEvent, BroadcastStreamRecvError>) {
         let Some(Role::Playing(player)) = self.roles.get_mut(&stream_id) else {
             return;
         };

@@ -206,6 +206,14 @@ impl Registry {
         Arc::clone(entry)
     }
 
+    /// True if someone publishes `name` now.
+    pub fn is_published(&self, app: &str, name: &str) -> bool {
+        let streams = self.streams();
+        streams
+            .get(&(app.to_owned(), name.to_owned()))
+            .is_some_and(|s| s.is_published())
+    }
+
     /// Makes `publisher` the stream's publisher, unless another one is.
     pub fn publish(
         &self,

@@ -9,6 +9,7 @@ mod connection;
 mod http;
 mod live;
 mod transport;
+mod vod;
 
 use std::process::ExitCode;
 use std::sync::Arc;

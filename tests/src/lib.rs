@@ -104,6 +104,14 @@ impl Gateway {
         panic!("gateway did not listen within 10 s; log:\n{}", self.log());
     }
 
+    /// Puts a recorded item at `MEDIA_DIR/APP/NAME` (NAME may include `.flv`).
+    pub fn add_recorded(&self, app: &str, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join("media").join(app).join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
     pub fn rtmp_url(&self, path: &str) -> String {
         format!("rtmp://{}/{path}", self.rtmp)
     }
@@ -174,15 +182,23 @@ impl Drop for TempDir {
 /// A test FLV made by ffmpeg once per test binary: H.264 + AAC, 320x240, 30 fps, keyframe
 /// every second, `seconds` long.
 pub fn test_flv(seconds: u32) -> PathBuf {
+    test_flv_sized(seconds, "320x240")
+}
+
+/// Like [`test_flv`], with another picture size (`"WxH"`).
+pub fn test_flv_sized(seconds: u32, size: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("rtmpws-media-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     });
-    let path = dir.join(format!("test-{seconds}s.flv"));
+    // Tests of one binary run in parallel threads; make each file once.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    let path = dir.join(format!("test-{seconds}s-{size}.flv"));
     if !path.exists() {
-        let tmp = dir.join(format!("test-{seconds}s.tmp.flv"));
+        let tmp = dir.join(format!("test-{seconds}s-{size}.tmp.flv"));
         let status = Command::new("ffmpeg")
             .args([
                 "-v",
@@ -191,7 +207,7 @@ pub fn test_flv(seconds: u32) -> PathBuf {
                 "-f",
                 "lavfi",
                 "-i",
-                "testsrc2=size=320x240:rate=30",
+                format!("testsrc2=size={size}:rate=30").as_str(),
                 "-f",
                 "lavfi",
                 "-i",
@@ -446,6 +462,18 @@ impl TestClient {
                 Ok(false) | Err(_) => return None,
             }
         }
+    }
+
+    /// Every event that arrives within `window`.
+    pub async fn collect_for(&mut self, window: Duration) -> Vec<ClientEvent> {
+        let deadline = tokio::time::Instant::now() + window;
+        let from = self.events.len();
+        while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
+            if self.next_event(left).await.is_none() {
+                break;
+            }
+        }
+        self.events[from..].to_vec()
     }
 
     /// Reads events until one matches; panics with everything seen on timeout or close.

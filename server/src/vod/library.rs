@@ -1,0 +1,188 @@
+//! Recorded items on disk: `MEDIA_DIR/APP/NAME.flv`, addressed as `NAME`, `NAME.flv` or
+//! `flv:NAME`. Names come from clients and are untrusted: they never leave their folder.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::io::AsyncReadExt;
+
+use super::index::{Index, IndexBuilder};
+
+/// Why a name does not lead to a recorded item.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LookupError {
+    #[error("{0:?} is not an acceptable stream name")]
+    BadName(String),
+    #[error("no recorded item {0:?}")]
+    NotFound(String),
+}
+
+/// The recorded items of every application, with a cache of their indexes.
+pub struct Library {
+    root: PathBuf,
+    cache: Mutex<HashMap<PathBuf, Cached>>,
+}
+
+/// An index, valid while the file keeps this modification time and length.
+struct Cached {
+    modified: SystemTime,
+    len: u64,
+    index: Arc<Index>,
+}
+
+impl Library {
+    pub fn new(root: PathBuf) -> Self {
+        Library {
+            root,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// The file a play name refers to, if it exists inside `APP`'s folder.
+    pub fn resolve(&self, app: &str, name: &str) -> Result<PathBuf, LookupError> {
+        let relative = item_path(name).ok_or_else(|| LookupError::BadName(name.to_owned()))?;
+        let app_dir = plain_path(app).ok_or_else(|| LookupError::BadName(app.to_owned()))?;
+        let folder = self.root.join(app_dir);
+        let not_found = || LookupError::NotFound(name.to_owned());
+        // Symlinks may point anywhere: compare where the file really is with where the
+        // folder really is.
+        let real_folder = std::fs::canonicalize(&folder).map_err(|_| not_found())?;
+        let real_file = std::fs::canonicalize(folder.join(relative)).map_err(|_| not_found())?;
+        if !real_file.starts_with(&real_folder) {
+            return Err(LookupError::BadName(name.to_owned()));
+        }
+        match std::fs::metadata(&real_file) {
+            Ok(meta) if meta.is_file() => Ok(real_file),
+            _ => Err(not_found()),
+        }
+    }
+
+    /// The index of a file, scanned once and cached until the file changes.
+    pub async fn index(&self, path: &Path) -> std::io::Result<Arc<Index>> {
+        let meta = tokio::fs::metadata(path).await?;
+        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let len = meta.len();
+        if let Some(cached) = self.cache().get(path) {
+            if cached.modified == modified && cached.len == len {
+                return Ok(Arc::clone(&cached.index));
+            }
+        }
+        let mut file = tokio::fs::File::open(path).await?;
+        let mut builder = IndexBuilder::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 || !builder.push(&buf[..n]) {
+                break;
+            }
+        }
+        let index = Arc::new(builder.finish());
+        let mut cache = self.cache();
+        // Keep the cache bounded: it is a convenience, not a store.
+        if cache.len() >= 1024 {
+            cache.clear();
+        }
+        cache.insert(
+            path.to_owned(),
+            Cached {
+                modified,
+                len,
+                index: Arc::clone(&index),
+            },
+        );
+        Ok(index)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Cached>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The relative path of a play name: the FMS `flv:` prefix and any query string removed,
+/// `.flv` added when the name has no extension.
+fn item_path(name: &str) -> Option<PathBuf> {
+    let name = name.strip_prefix("flv:").unwrap_or(name);
+    let name = name.split_once('?').map_or(name, |(path, _)| path);
+    let path = plain_path(name)?;
+    Some(if path.extension().is_some() {
+        path
+    } else {
+        path.with_extension("flv")
+    })
+}
+
+/// `name` as a relative path made only of plain, visible components; `None` for anything
+/// that could escape its folder (`..`, absolute paths, drive letters, backslashes, NUL).
+fn plain_path(name: &str) -> Option<PathBuf> {
+    if name.is_empty() || name.contains(['\0', '\\', ':']) || name.starts_with('/') {
+        return None;
+    }
+    let path = Path::new(name);
+    let plain = path
+        .components()
+        .all(|c| matches!(c, Component::Normal(part) if !part.to_string_lossy().starts_with('.')));
+    plain.then(|| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_files_inside_the_app_folder_only() {
+        let root = std::env::temp_dir().join(format!("rtmpws-library-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("vod/sub")).unwrap();
+        std::fs::create_dir_all(root.join("private")).unwrap();
+        std::fs::write(root.join("vod/clip.flv"), b"FLV").unwrap();
+        std::fs::write(root.join("vod/sub/deep.flv"), b"FLV").unwrap();
+        std::fs::write(root.join("private/secret.flv"), b"FLV").unwrap();
+        std::os::unix::fs::symlink(root.join("private/secret.flv"), root.join("vod/link.flv"))
+            .unwrap();
+        let library = Library::new(root.clone());
+
+        for name in ["clip", "clip.flv", "flv:clip", "clip?token=1", "sub/deep"] {
+            assert!(
+                library.resolve("vod", name).is_ok(),
+                "{name}: {:?}",
+                library.resolve("vod", name)
+            );
+        }
+        for name in [
+            "../private/secret",
+            "/etc/passwd",
+            "..",
+            "sub/../../private/secret",
+            "a\0b",
+            "..\\private\\secret",
+            ".hidden",
+            "c:clip",
+        ] {
+            assert_eq!(
+                library.resolve("vod", name),
+                Err(LookupError::BadName(name.into())),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            library.resolve("vod", "link"),
+            Err(LookupError::BadName("link".into())),
+            "symlink out of the folder"
+        );
+        assert_eq!(
+            library.resolve("vod", "missing"),
+            Err(LookupError::NotFound("missing".into()))
+        );
+        assert_eq!(
+            library.resolve("vod", "sub"),
+            Err(LookupError::NotFound("sub".into())),
+            "a folder is not an item"
+        );
+        assert!(library.resolve("../private", "secret").is_err());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
