@@ -113,6 +113,54 @@ impl IndexBuilder {
         }
     }
 
+    /// When the file's onMetaData carries a keyframe table (`keyframes: {times,
+    /// filepositions}`, as ffmpeg's `-flvflags add_keyframe_index` and other tools write it)
+    /// and the headers and first media tag were read, the index is complete without reading
+    /// the rest of a possibly huge file. `None` until then, or if the table is unusable.
+    pub fn finish_from_metadata(&self, file_len: u64) -> Option<Index> {
+        let index = &self.index;
+        let first_media = index.first_media?;
+        let metadata = index.metadata.as_ref()?.get(1)?;
+        let table = metadata.get("keyframes")?;
+        let numbers = |key: &str| -> Option<Vec<f64>> {
+            match table.get(key)? {
+                Value::StrictArray(items) => items.iter().map(Value::as_f64).collect(),
+                _ => None,
+            }
+        };
+        let (times, positions) = (numbers("times")?, numbers("filepositions")?);
+        if times.is_empty() || times.len() != positions.len() {
+            return None;
+        }
+        let mut keyframes = Vec::with_capacity(times.len());
+        for (time, position) in times.iter().zip(&positions) {
+            let valid =
+                time.is_finite() && *time >= 0.0 && position.is_finite() && *position >= 0.0;
+            let offset = *position as u64;
+            let timestamp = (time * 1000.0).round() as u32;
+            // Trust the table only if it is in order and inside the file.
+            if !valid
+                || offset >= file_len
+                || keyframes
+                    .last()
+                    .is_some_and(|k: &Keyframe| k.offset >= offset || k.timestamp > timestamp)
+            {
+                return None;
+            }
+            keyframes.push(Keyframe { timestamp, offset });
+        }
+        let duration = metadata
+            .get_f64("duration")
+            .filter(|d| d.is_finite() && *d > 0.0)?;
+        Some(Index {
+            keyframes,
+            first_media: Some(first_media),
+            duration_ms: (duration * 1000.0) as u32,
+            media_bytes: file_len.saturating_sub(first_media.offset),
+            ..index.clone()
+        })
+    }
+
     /// The index, once every byte was pushed.
     pub fn finish(mut self) -> Index {
         if self.index.damage.is_none() {
@@ -146,7 +194,8 @@ impl IndexBuilder {
                         index.video_header.get_or_insert(data.clone());
                         return;
                     }
-                    if info.is_keyframe() {
+                    // Only pictures: the end-of-sequence marker also carries the key flag.
+                    if info.is_keyframe() && info.avc_packet_type == Some(AvcPacketType::Nalu) {
                         index.keyframes.push(Keyframe { timestamp, offset });
                     }
                 }

@@ -72,13 +72,19 @@ impl Library {
         let mut file = tokio::fs::File::open(path).await?;
         let mut builder = IndexBuilder::new();
         let mut buf = vec![0u8; 256 * 1024];
+        let mut from_metadata = None;
         loop {
             let n = file.read(&mut buf).await?;
             if n == 0 || !builder.push(&buf[..n]) {
                 break;
             }
+            // A keyframe table in the metadata spares reading the whole file.
+            from_metadata = builder.finish_from_metadata(len);
+            if from_metadata.is_some() {
+                break;
+            }
         }
-        let index = Arc::new(builder.finish());
+        let index = Arc::new(from_metadata.unwrap_or_else(|| builder.finish()));
         let mut cache = self.cache();
         // Keep the cache bounded: it is a convenience, not a store.
         if cache.len() >= 1024 {
@@ -131,6 +137,49 @@ fn plain_path(name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_metadata_keyframe_table_gives_the_same_index_as_a_scan() {
+        let dir = std::env::temp_dir().join(format!("rtmpws-keyframes-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("vod")).unwrap();
+        let with_table = dir.join("vod/table.flv");
+        let status = std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x120:rate=30",
+                "-f",
+                "lavfi",
+            ])
+            .args([
+                "-i", "sine", "-t", "5", "-c:v", "libx264", "-g", "30", "-c:a", "aac",
+            ])
+            .args(["-flvflags", "add_keyframe_index", "-f", "flv"])
+            .arg(&with_table)
+            .status()
+            .expect("ffmpeg is needed for this test");
+        assert!(status.success());
+        let bytes = std::fs::read(&with_table).unwrap();
+        let mut scan = IndexBuilder::new();
+        scan.push(&bytes);
+        let from_table = scan
+            .finish_from_metadata(bytes.len() as u64)
+            .expect("ffmpeg wrote a keyframe table");
+        let scanned = scan.finish();
+        assert_eq!(from_table.keyframes, scanned.keyframes);
+        assert!(from_table.duration_ms.abs_diff(scanned.duration_ms) < 100);
+        let library = Library::new(dir.clone());
+        let indexed = library
+            .index(&library.resolve("vod", "table").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(indexed.keyframes, scanned.keyframes);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn names_map_to_files_inside_the_app_folder_only() {
