@@ -1,0 +1,154 @@
+// The rest of the ActionScript surface: NetConnection.call with a responder, publishing from the
+// browser (WebCodecs) to another browser, NetStream.send, a broken sequence header from a
+// publisher, and appendBytes (data generation mode).
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { codes, launchBrowser, makeClip, openDemo, sleep, startGateway, tempDir, waitForCode } from './harness.mjs';
+
+let gateway;
+let browser;
+
+before(async () => {
+  gateway = await startGateway();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await gateway?.stop();
+});
+
+test('NetConnection.call of an unknown method: responder.status and netStatus Call.Failed', async () => {
+  const page = await openDemo(browser, gateway);
+  const result = await page.evaluate(async (url) => {
+    const { NetConnection, Responder } = await import('/pkg/index.js');
+    const nc = new NetConnection();
+    const events = [];
+    nc.addEventListener('netStatus', (e) => events.push(e.info));
+    await new Promise((resolve) => {
+      nc.addEventListener('netStatus', (e) => e.info.code === 'NetConnection.Connect.Success' && resolve());
+      nc.connect(url, 'extra', { arg: 1 });
+    });
+    const status = await new Promise((resolve) => {
+      nc.call('noSuchMethod', new Responder(() => resolve({ unexpected: 'result' }), (info) => resolve(info)), 1, 'two');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    nc.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return { status, codes: events.map((e) => e.code), connected: nc.connected, uri: nc.uri };
+  }, `${gateway.ws}/live`);
+  assert.equal(result.status.code, 'NetConnection.Call.Failed');
+  assert.equal(result.status.level, 'error');
+  assert.deepEqual(result.codes, ['NetConnection.Connect.Success', 'NetConnection.Call.Failed', 'NetConnection.Connect.Closed']);
+  assert.equal(result.connected, false);
+  assert.equal(result.uri, `${gateway.ws}/live`);
+  await page.close();
+});
+
+test('a browser publishes a canvas with WebCodecs; another browser page plays it', async (t) => {
+  const publisherPage = await openDemo(browser, gateway, { name: 'canvas' });
+  if (!(await publisherPage.evaluate(() => typeof VideoEncoder === 'function'))) {
+    t.skip('no WebCodecs VideoEncoder in this browser');
+    return;
+  }
+  await publisherPage.click('#publish');
+  await waitForCode(publisherPage, 'NetStream.Publish.Start');
+  await sleep(500);
+
+  const viewer = await openDemo(browser, gateway, { name: 'canvas' });
+  await viewer.evaluate(() => {
+    window.texts = [];
+  });
+  await viewer.click('#play');
+  await waitForCode(viewer, 'NetStream.Buffer.Full', 15000);
+  await viewer.waitForFunction(() => window.demo.metaData !== null, null, { timeout: 5000 });
+  const meta = await viewer.evaluate(() => window.demo.metaData);
+  assert.equal(meta.width, 640);
+  assert.equal(meta.videocodecid, 7);
+
+  // NetStream.send on the publisher reaches the viewer's client.
+  await viewer.evaluate(() => {
+    window.demo.ns.client.onTextData = (data) => window.texts.push(data);
+  });
+  await publisherPage.evaluate(() => window.demo.ns.send('onTextData', { text: 'hello', when: new Date(1700000000000) }));
+  await viewer.waitForFunction(() => window.texts.length > 0, null, { timeout: 5000 });
+  const text = await viewer.evaluate(() => ({ text: window.texts[0].text, when: window.texts[0].when instanceof Date ? window.texts[0].when.getTime() : null }));
+  assert.deepEqual(text, { text: 'hello', when: 1700000000000 });
+
+  await sleep(1500);
+  const frames = await viewer.evaluate(() => document.getElementById('video').getVideoPlaybackQuality().totalVideoFrames);
+  assert.ok(frames > 10, `${frames} frames decoded`);
+
+  await publisherPage.click('#stop');
+  await waitForCode(viewer, 'NetStream.Play.UnpublishNotify', 10000);
+  await publisherPage.close();
+  await viewer.close();
+});
+
+test('a publisher sends a garbage AVC sequence header: FileStructureInvalid', async () => {
+  const viewer = await openDemo(browser, gateway, { name: 'garbage' });
+  await viewer.click('#play');
+  await waitForCode(viewer, 'NetStream.Play.Start');
+  const publisherPage = await openDemo(browser, gateway);
+  await publisherPage.evaluate(async (url) => {
+    const { NetConnection, NetStream } = await import('/pkg/index.js');
+    const nc = new NetConnection();
+    await new Promise((resolve) => {
+      nc.addEventListener('netStatus', (e) => e.info.code === 'NetConnection.Connect.Success' && resolve());
+      nc.connect(url);
+    });
+    const ns = new NetStream(nc);
+    await new Promise((resolve) => {
+      ns.addEventListener('netStatus', (e) => e.info.code === 'NetStream.Publish.Start' && resolve());
+      ns.publish('garbage');
+    });
+    // Keyframe + AVC, sequence header, then a record whose SPS length runs past its end.
+    ns.sendMedia('video', 0, Uint8Array.of(0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0x00, 0x40, 0xde, 0xad));
+    for (let i = 0; i < 10; i++) {
+      ns.sendMedia('video', i * 33, Uint8Array.of(i === 0 ? 0x17 : 0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88));
+    }
+    window.keep = { nc, ns };
+  }, `${gateway.ws}/live`);
+  const invalid = await waitForCode(viewer, 'NetStream.Play.FileStructureInvalid', 10000);
+  assert.match(invalid.info.description, /AVC sequence header/);
+  await publisherPage.close();
+  await viewer.close();
+});
+
+test('appendBytes (data generation mode) plays FLV bytes given by the page', async () => {
+  const clip = readFileSync(makeClip(tempDir('append'), 3));
+  const page = await openDemo(browser, gateway);
+  const result = await page.evaluate(async (base64) => {
+    const { NetConnection, NetStream } = await import('/pkg/index.js');
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const nc = new NetConnection();
+    await new Promise((resolve) => {
+      nc.addEventListener('netStatus', (e) => e.info.code === 'NetConnection.Connect.Success' && resolve());
+      nc.connect(null);
+    });
+    const ns = new NetStream(nc);
+    const events = [];
+    let meta = null;
+    ns.client = { onMetaData: (m) => (meta = m) };
+    ns.addEventListener('netStatus', (e) => events.push(e.info.code));
+    const video = document.getElementById('video');
+    ns.attachMediaElement(video);
+    ns.play(null);
+    ns.appendBytesAction('resetBegin');
+    // In pieces, as a page fetching a stream would.
+    for (let i = 0; i < bytes.length; i += 65536) {
+      ns.appendBytes(bytes.subarray(i, i + 65536));
+    }
+    ns.appendBytesAction('endSequence');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    return { events, meta, currentTime: video.currentTime, frames: video.getVideoPlaybackQuality().totalVideoFrames, time: ns.time };
+  }, clip.toString('base64'));
+  assert.equal(result.meta?.width, 640);
+  assert.ok(result.events.includes('NetStream.Buffer.Full'), JSON.stringify(result.events));
+  assert.ok(result.currentTime > 0.5, `currentTime ${result.currentTime}`);
+  assert.ok(result.frames > 10, `${result.frames} frames`);
+  assert.ok(!(await codes(page)).includes('NetStream.Play.FileStructureInvalid'));
+  await page.close();
+});
