@@ -67,6 +67,26 @@ pub struct Config {
     /// How far ahead of real time recorded items are sent, in ms, so the player's buffer fills
     /// at once.
     pub vod_lead_ms: u64,
+    /// Folder recordings go to (`RECORD_DIR/APP/NAME.flv`); by default the media folder, so
+    /// recordings play back as recorded streams.
+    pub record_dir: Option<PathBuf>,
+    /// Applications whose live streams are all recorded, whatever the publish type.
+    pub record_all: Vec<String>,
+    /// Largest size of one recording in bytes, and longest duration in seconds; past either,
+    /// recording stops with NetStream.Record.DiskQuotaExceeded and live publishing goes on.
+    pub record_max_bytes: Option<u64>,
+    pub record_max_secs: Option<u64>,
+    /// Largest total size of an application's recordings folder, in bytes.
+    pub record_app_max_bytes: Option<u64>,
+    /// Seconds without media after which a publisher gets NetStream.Publish.Idle and its
+    /// stream is unpublished (until media resumes).
+    pub publish_idle_secs: u64,
+    /// A subscriber whose queue overflows gets NetStream.Play.InsufficientBW at most this often.
+    pub insufficient_bw_interval_secs: u64,
+    /// A subscriber that has lost more than this many messages is disconnected.
+    pub subscriber_max_dropped: u64,
+    /// A write to a client that does not complete in this many seconds disconnects it.
+    pub write_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -86,6 +106,15 @@ impl Default for Config {
             gop_cache_bytes: 16 << 20,
             connect_timeout_secs: 10,
             vod_lead_ms: 1000,
+            record_dir: None,
+            record_all: Vec::new(),
+            record_max_bytes: None,
+            record_max_secs: None,
+            record_app_max_bytes: None,
+            publish_idle_secs: 5,
+            insufficient_bw_interval_secs: 5,
+            subscriber_max_dropped: 5000,
+            write_timeout_secs: 10,
         }
     }
 }
@@ -109,6 +138,11 @@ pub enum ConfigError {
 
 impl Config {
     /// The config file (if any) with the command-line flags applied on top.
+    /// Where recordings go.
+    pub fn record_root(&self) -> &Path {
+        self.record_dir.as_deref().unwrap_or(&self.media_dir)
+    }
+
     pub fn load(args: &Args) -> Result<Config, ConfigError> {
         let mut config = match &args.config {
             Some(path) => Self::from_file(path)?,
@@ -151,6 +185,11 @@ impl Config {
         if self.max_peer_chunk_size == 0 || self.max_message_size == 0 {
             return Err(ConfigError::Invalid(
                 "max_peer_chunk_size and max_message_size must be positive".into(),
+            ));
+        }
+        if self.publish_idle_secs == 0 || self.write_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "publish_idle_secs and write_timeout_secs must be positive".into(),
             ));
         }
         if self.subscriber_queue == 0 || self.max_connections == 0 {

@@ -18,6 +18,7 @@ use rtmpws_protocol::server::{
 use rtmpws_protocol::status::{Info, Status};
 use rtmpws_protocol::{StreamId, Timestamp};
 use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, ReceiverStream};
 use tokio_stream::{Stream, StreamExt, StreamMap};
@@ -25,6 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::live::{LiveEvent, LiveStream, MediaFrame, Registry, Snapshot};
+use crate::record::{record_path, Quota, RecordError, RecordEvent, Recorder, Recordings};
 use crate::transport::Transport;
 use crate::vod::{
     self, Library, LookupError, PlayItem, Transition, VodControl, VodEvent, VodHandle,
@@ -35,6 +37,7 @@ pub struct Gateway {
     pub config: Config,
     pub registry: Registry,
     pub library: Arc<Library>,
+    pub recordings: Arc<Recordings>,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
 }
@@ -47,6 +50,7 @@ impl Gateway {
             config,
             registry,
             library,
+            recordings: Arc::default(),
             next_id: AtomicU64::new(1),
             shutdown,
         }
@@ -67,16 +71,23 @@ impl Gateway {
 
 /// What a NetStream of this connection is doing.
 enum Role {
-    Publishing {
-        stream: Arc<LiveStream>,
-        name: String,
-    },
+    Publishing(Publisher),
     Playing(LivePlayer),
     /// Playing recorded items; the player task owns the playlist.
     Recorded {
         player: VodHandle,
         name: String,
     },
+}
+
+/// A publisher of a live stream.
+struct Publisher {
+    stream: Arc<LiveStream>,
+    name: String,
+    recorder: Option<Recorder>,
+    last_media: Instant,
+    /// Publish.Idle was sent and the stream unpublished; media brings it back.
+    idle: bool,
 }
 
 /// A subscriber of a live stream.
@@ -90,12 +101,15 @@ struct LivePlayer {
     /// never sees a frame whose references are missing.
     await_keyframe: bool,
     dropped: u64,
+    last_warning: Option<Instant>,
 }
 
 /// What arrives for a NetStream: live stream events, or a recorded-item player's output.
 enum Feed {
     Live(Result<LiveEvent, BroadcastStreamRecvError>),
     Recorded(VodEvent),
+    /// From the recorder of a publishing stream.
+    Recording(RecordEvent),
 }
 
 type FeedStream = Pin<Box<dyn Stream<Item = Feed> + Send>>;
@@ -111,6 +125,8 @@ struct Connection {
     app: Option<String>,
     roles: HashMap<StreamId, Role>,
     feeds: StreamMap<StreamId, FeedStream>,
+    /// Set when the connection must end (a subscriber too far behind).
+    kick: Option<String>,
 }
 
 /// Serves one connection until it closes or the gateway shuts down.
@@ -126,7 +142,9 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
         app: None,
         roles: HashMap::new(),
         feeds: StreamMap::new(),
+        kick: None,
     };
+    let mut idle_check = tokio::time::interval(Duration::from_secs(1));
     debug!(id, %peer, "connection opened");
     let mut buf = Vec::new();
     let mut out = Vec::new();
@@ -163,6 +181,7 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                     }
                 }
             }
+            _ = idle_check.tick(), if conn.app.is_some() => conn.check_idle(),
             _ = tokio::time::sleep_until(connect_deadline), if conn.app.is_none() => {
                 info!(id, %peer, "closing: no connect within {}s", conn.gateway.config.connect_timeout_secs);
                 break;
@@ -173,6 +192,10 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
             break;
         }
         if conn.session.is_closing() {
+            break;
+        }
+        if let Some(why) = conn.kick.take() {
+            info!(id, %peer, "closing: {why}");
             break;
         }
     }
@@ -191,7 +214,14 @@ impl Connection {
         if out.is_empty() {
             return Ok(());
         }
-        let result = transport.write(out).await;
+        let limit = Duration::from_secs(self.gateway.config.write_timeout_secs);
+        let result = match tokio::time::timeout(limit, transport.write(out)).await {
+            Ok(result) => result,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("a write took over {limit:?}"),
+            )),
+        };
         out.clear();
         result
     }
@@ -255,19 +285,21 @@ impl Connection {
                     kind,
                     payload,
                 } => {
-                    if let Some(Role::Publishing { stream, .. }) = self.roles.get(&stream_id) {
-                        let frame =
-                            MediaFrame::new(kind, timestamp, payload, self.session.chunk_size());
-                        stream.push_media(Arc::new(frame));
-                    }
+                    let frame =
+                        MediaFrame::new(kind, timestamp, payload, self.session.chunk_size());
+                    self.publisher_media(stream_id, Arc::new(frame));
                 }
                 ServerEvent::Data {
                     stream_id,
                     timestamp,
                     values,
                 } => {
-                    if let Some(Role::Publishing { stream, .. }) = self.roles.get(&stream_id) {
-                        stream.push_data(timestamp, values);
+                    if let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) {
+                        let values = Arc::new(values);
+                        if let Some(recorder) = &mut publisher.recorder {
+                            recorder.data(timestamp.0, Arc::clone(&values));
+                        }
+                        publisher.stream.push_data(timestamp, values);
                     }
                 }
                 ServerEvent::Ignored { reason } => debug!(id = self.id, "ignored: {reason}"),
@@ -295,7 +327,9 @@ impl Connection {
 
     fn stream_name(&self, stream_id: StreamId) -> String {
         match self.roles.get(&stream_id) {
-            Some(Role::Publishing { name, .. } | Role::Recorded { name, .. }) => name.clone(),
+            Some(Role::Publishing(Publisher { name, .. }) | Role::Recorded { name, .. }) => {
+                name.clone()
+            }
             Some(Role::Playing(player)) => player.name.clone(),
             None => String::new(),
         }
@@ -314,13 +348,26 @@ impl Connection {
                     "publishing"
                 );
                 self.session.begin_publish(stream_id, key);
-                self.roles.insert(
-                    stream_id,
-                    Role::Publishing {
-                        stream,
-                        name: key.to_owned(),
-                    },
-                );
+                let recording = mode != PublishMode::Live
+                    || self
+                        .gateway
+                        .config
+                        .record_all
+                        .iter()
+                        .any(|a| a == self.app());
+                let recorder = if recording {
+                    self.start_recording(stream_id, key, mode)
+                } else {
+                    None
+                };
+                let publisher = Publisher {
+                    stream,
+                    name: key.to_owned(),
+                    recorder,
+                    last_media: Instant::now(),
+                    idle: false,
+                };
+                self.roles.insert(stream_id, Role::Publishing(publisher));
             }
             Err(e) => {
                 info!(id = self.id, name = key, "publish refused: {e}");
@@ -388,6 +435,7 @@ impl Connection {
             video: true,
             await_keyframe: false,
             dropped: 0,
+            last_warning: None,
         };
         self.roles.insert(stream_id, Role::Playing(player));
     }
@@ -473,6 +521,163 @@ impl Connection {
         match feed {
             Feed::Live(event) => self.on_live(stream_id, event),
             Feed::Recorded(event) => self.on_recorded(stream_id, event),
+            Feed::Recording(event) => self.on_recording(stream_id, event),
+        }
+    }
+
+    /// Starts a recorder for a publish; Record.Start follows once the file is open.
+    fn start_recording(
+        &mut self,
+        stream_id: StreamId,
+        name: &str,
+        mode: PublishMode,
+    ) -> Option<Recorder> {
+        let config = &self.gateway.config;
+        let quota = Quota {
+            max_bytes: config.record_max_bytes,
+            max_duration_ms: config
+                .record_max_secs
+                .map(|s| u32::try_from(s.saturating_mul(1000)).unwrap_or(u32::MAX)),
+            app_max_bytes: config.record_app_max_bytes,
+        };
+        let started = record_path(config.record_root(), self.app(), name).and_then(|path| {
+            let library = Arc::clone(&self.gateway.library);
+            Recorder::start(
+                path,
+                mode,
+                quota,
+                Arc::clone(&self.gateway.recordings),
+                move |p| library.is_playing(p),
+            )
+        });
+        match started {
+            Ok((recorder, events)) => {
+                self.feeds.insert(
+                    stream_id,
+                    Box::pin(ReceiverStream::new(events).map(Feed::Recording)),
+                );
+                Some(recorder)
+            }
+            Err(e) => {
+                let status = match e {
+                    RecordError::AlreadyExists(_) => Status::NetStreamRecordAlreadyExists,
+                    RecordError::BadName(_) | RecordError::InUse(_) => {
+                        Status::NetStreamRecordNoAccess
+                    }
+                };
+                info!(id = self.id, name, "not recording: {e}");
+                self.session.send_status(
+                    stream_id,
+                    Info::new(status, format!("Cannot record {name}: {e}.")).details(name),
+                );
+                None
+            }
+        }
+    }
+
+    fn on_recording(&mut self, stream_id: StreamId, event: RecordEvent) {
+        let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) else {
+            return;
+        };
+        let name = publisher.name.clone();
+        let info = |status: Status, why: &str| {
+            Info::new(status, format!("{}: {why}", status.describe(&name))).details(&name)
+        };
+        match event {
+            RecordEvent::Started => {
+                return self
+                    .session
+                    .send_status(stream_id, Status::NetStreamRecordStart.info(&name));
+            }
+            RecordEvent::NoAccess(why) => self
+                .session
+                .send_status(stream_id, info(Status::NetStreamRecordNoAccess, &why)),
+            RecordEvent::QuotaExceeded(why) => {
+                self.session.send_status(
+                    stream_id,
+                    info(Status::NetStreamRecordDiskQuotaExceeded, &why),
+                );
+                self.session
+                    .send_status(stream_id, Status::NetStreamRecordStop.info(&name));
+            }
+            RecordEvent::Failed(why) => self
+                .session
+                .send_status(stream_id, info(Status::NetStreamRecordFailed, &why)),
+        }
+        // The recording is over; live publishing goes on.
+        warn!(id = self.id, name = %name, "recording ended early");
+        publisher.recorder = None;
+        self.feeds.remove(&stream_id);
+    }
+
+    /// Media from a publisher: to subscribers and the recorder. Media after Publish.Idle
+    /// publishes the stream again.
+    fn publisher_media(&mut self, stream_id: StreamId, frame: Arc<MediaFrame>) {
+        let app = self.app.clone().unwrap_or_default();
+        let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) else {
+            return;
+        };
+        publisher.last_media = Instant::now();
+        if publisher.idle {
+            match self
+                .gateway
+                .registry
+                .publish(&app, &publisher.name, self.id)
+            {
+                Ok(stream) => {
+                    publisher.stream = stream;
+                    publisher.idle = false;
+                    let name = publisher.name.clone();
+                    info!(id = self.id, name = %name, "publishing again after idling");
+                    self.session
+                        .send_status(stream_id, Status::NetStreamPublishStart.info(&name));
+                }
+                Err(_) => {
+                    // Someone else took the name meanwhile.
+                    let name = publisher.name.clone();
+                    self.session
+                        .send_status(stream_id, Status::NetStreamPublishBadName.info(&name));
+                    self.close_stream(stream_id, false);
+                    return;
+                }
+            }
+        }
+        let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) else {
+            return;
+        };
+        if let Some(recorder) = &mut publisher.recorder {
+            recorder.media(&frame);
+        }
+        publisher.stream.push_media(frame);
+    }
+
+    /// Publishers that sent no media for `publish_idle_secs` get Publish.Idle and their stream
+    /// is unpublished, so subscribers are not left waiting on a silent stream.
+    fn check_idle(&mut self) {
+        let limit = Duration::from_secs(self.gateway.config.publish_idle_secs);
+        let app = self.app.clone().unwrap_or_default();
+        for (stream_id, role) in &mut self.roles {
+            let Role::Publishing(publisher) = role else {
+                continue;
+            };
+            if publisher.idle || publisher.last_media.elapsed() < limit {
+                continue;
+            }
+            publisher.idle = true;
+            info!(id = self.id, name = %publisher.name, "publisher idle");
+            let info = Info::new(
+                Status::NetStreamPublishIdle,
+                format!(
+                    "{} sent no media for {} s; it is unpublished until media resumes.",
+                    publisher.name,
+                    limit.as_secs()
+                ),
+            )
+            .details(&publisher.name);
+            self.session.send_status(*stream_id, info);
+            self.gateway
+                .registry
+                .unpublish(&app, &publisher.stream, self.id);
         }
     }
 
@@ -556,13 +761,25 @@ impl Connection {
     fn close_stream(&mut self, stream_id: StreamId, notify: bool) {
         self.feeds.remove(&stream_id);
         match self.roles.remove(&stream_id) {
-            Some(Role::Publishing { stream, name }) => {
+            Some(Role::Publishing(Publisher {
+                stream,
+                name,
+                recorder,
+                ..
+            })) => {
                 self.gateway.registry.unpublish(
                     self.app.as_deref().unwrap_or_default(),
                     &stream,
                     self.id,
                 );
                 info!(id = self.id, name = %name, "unpublished");
+                if let Some(recorder) = recorder {
+                    recorder.stop();
+                    if notify {
+                        self.session
+                            .send_status(stream_id, Status::NetStreamRecordStop.info(&name));
+                    }
+                }
                 if notify {
                     self.session
                         .send_status(stream_id, Status::NetStreamUnpublishSuccess.info(&name));
@@ -588,8 +805,30 @@ impl Connection {
         let event = match event {
             Ok(event) => event,
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                // Behind by a whole queue: skip to the next keyframe instead of buffering.
                 player.dropped += missed;
                 player.await_keyframe = true;
+                let config = &self.gateway.config;
+                let interval = Duration::from_secs(config.insufficient_bw_interval_secs);
+                if player.dropped > config.subscriber_max_dropped {
+                    self.kick = Some(format!(
+                        "subscriber of {} lost {} messages",
+                        player.name, player.dropped
+                    ));
+                } else if player
+                    .last_warning
+                    .is_none_or(|at| at.elapsed() >= interval)
+                {
+                    player.last_warning = Some(Instant::now());
+                    let description = format!(
+                        "The connection is too slow for {}: {} messages dropped so far; playback skips to the next keyframe.",
+                        player.name, player.dropped
+                    );
+                    let info = Info::new(Status::NetStreamPlayInsufficientBW, description)
+                        .details(&player.name)
+                        .field("dropped", player.dropped as f64);
+                    self.session.send_status(stream_id, info);
+                }
                 return;
             }
         };

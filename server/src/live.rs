@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 #[derive(Debug)]
 pub struct MediaFrame {
     pub kind: MediaKind,
+    pub timestamp: Timestamp,
     pub payload: Bytes,
     pub chunks: SharedChunks,
     pub keyframe: bool,
@@ -50,6 +51,7 @@ impl MediaFrame {
         let chunks = SharedChunks::new(csid, timestamp, type_id, &payload, chunk_size);
         MediaFrame {
             kind,
+            timestamp,
             payload,
             chunks,
             keyframe,
@@ -155,8 +157,7 @@ impl LiveStream {
     }
 
     /// Publishes a data message; onMetaData is also kept for late joiners.
-    pub fn push_data(&self, timestamp: Timestamp, values: Vec<Value>) {
-        let values = Arc::new(values);
+    pub fn push_data(&self, timestamp: Timestamp, values: Arc<Vec<Value>>) {
         let mut state = self.state();
         if values.first().and_then(Value::as_str) == Some("onMetaData") {
             state.snapshot.metadata = Some(Arc::clone(&values));
@@ -289,7 +290,7 @@ mod tests {
         let stream = registry.publish("live", "cam", 1).unwrap();
         stream.push_data(
             Timestamp(0),
-            vec!["onMetaData".into(), Value::EcmaArray(vec![])],
+            Arc::new(vec!["onMetaData".into(), Value::EcmaArray(vec![])]),
         );
         stream.push_media(frame(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0]));
         stream.push_media(frame(MediaKind::Audio, 0, &[0xAF, 0, 0x12, 0x10]));

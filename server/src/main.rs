@@ -8,6 +8,7 @@ mod config;
 mod connection;
 mod http;
 mod live;
+mod record;
 mod transport;
 mod vod;
 

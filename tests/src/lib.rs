@@ -140,6 +140,10 @@ impl Gateway {
         false
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -300,10 +304,30 @@ impl TestClient {
     }
 
     async fn open_pipe(url: &str) -> TestClient {
+        Self::open_pipe_with(url, None).await
+    }
+
+    /// Opens `rtmp://` with a small socket receive buffer (a subscriber that cannot keep up),
+    /// then connects.
+    pub async fn connect_slow(url: &str, receive_buffer: u32) -> TestClient {
+        let mut client = Self::open_pipe_with(url, Some(receive_buffer)).await;
+        client.flush().await;
+        let app = url.splitn(4, '/').nth(3).unwrap_or_default().to_owned();
+        let props = Value::object([("app", Value::from(app)), ("tcUrl", url.into())]);
+        client.session.connect(props, vec![]);
+        client.flush().await;
+        client
+    }
+
+    async fn open_pipe_with(url: &str, receive_buffer: Option<u32>) -> TestClient {
         let session = ClientSession::new(ClientConfig::default()).unwrap();
         let pipe = if let Some(rest) = url.strip_prefix("rtmp://") {
-            let host = rest.split('/').next().unwrap();
-            Pipe::Tcp(TcpStream::connect(host).await.unwrap())
+            let host: SocketAddr = rest.split('/').next().unwrap().parse().unwrap();
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            if let Some(size) = receive_buffer {
+                socket.set_recv_buffer_size(size).unwrap();
+            }
+            Pipe::Tcp(socket.connect(host).await.unwrap())
         } else {
             let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
             Pipe::Ws(Box::new(ws))
@@ -538,6 +562,57 @@ impl TestClient {
     pub fn is_closed(&self) -> bool {
         self.closed
     }
+}
+
+/// The audio and video tags of an FLV file, in order: `(kind, timestamp, body)`.
+pub fn flv_tags(path: &Path) -> Vec<(rtmpws_protocol::server::MediaKind, u32, Bytes)> {
+    use rtmpws_media::flv::{FlvItem, FlvReader, TagKind};
+    use rtmpws_protocol::server::MediaKind;
+    let mut reader = FlvReader::new();
+    reader.push(&std::fs::read(path).unwrap());
+    let mut tags = Vec::new();
+    while let Ok(Some(item)) = reader.next_item() {
+        if let FlvItem::Tag(tag) = item {
+            let kind = match tag.kind {
+                TagKind::Audio => MediaKind::Audio,
+                TagKind::Video => MediaKind::Video,
+                _ => continue,
+            };
+            tags.push((kind, tag.timestamp, tag.data));
+        }
+    }
+    tags
+}
+
+/// `ffprobe` of a file: (video frames, duration in seconds).
+pub fn probe(path: &Path) -> (usize, f64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=nb_read_frames:format=duration",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe is not installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or("0")
+            .trim()
+            .to_owned()
+    };
+    (
+        field("nb_read_frames=").parse().unwrap_or(0),
+        field("duration=").parse().unwrap_or(0.0),
+    )
 }
 
 /// A one-line view of events, for assertion messages and issue notes.

@@ -40,6 +40,10 @@ pub struct Index {
     pub damage: Option<FlvError>,
     /// The file does not even start like an FLV file.
     pub not_flv: bool,
+    /// End of the last complete tag (with its PreviousTagSize): where to append.
+    pub end_offset: u64,
+    /// Largest timestamp of any tag.
+    pub last_timestamp: u32,
 }
 
 impl Index {
@@ -174,6 +178,8 @@ impl IndexBuilder {
 
     fn tag(&mut self, kind: TagKind, timestamp: u32, data: Bytes, offset: u64) {
         let index = &mut self.index;
+        index.end_offset = offset + (TAG_HEADER_SIZE + data.len() + 4) as u64;
+        index.last_timestamp = index.last_timestamp.max(timestamp);
         match kind {
             TagKind::Script => {
                 if index.metadata.is_none() {

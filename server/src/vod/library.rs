@@ -23,6 +23,29 @@ pub enum LookupError {
 pub struct Library {
     root: PathBuf,
     cache: Mutex<HashMap<PathBuf, Cached>>,
+    /// Files being played now (path, players), so recording over them is refused.
+    playing: Arc<Mutex<HashMap<PathBuf, usize>>>,
+}
+
+/// Marks a file as being played while it lives.
+pub struct PlayingGuard {
+    playing: Arc<Mutex<HashMap<PathBuf, usize>>>,
+    path: PathBuf,
+}
+
+impl Drop for PlayingGuard {
+    fn drop(&mut self) {
+        let mut playing = self
+            .playing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = playing.get_mut(&self.path) {
+            *count -= 1;
+            if *count == 0 {
+                playing.remove(&self.path);
+            }
+        }
+    }
 }
 
 /// An index, valid while the file keeps this modification time and length.
@@ -37,6 +60,7 @@ impl Library {
         Library {
             root,
             cache: Mutex::default(),
+            playing: Arc::default(),
         }
     }
 
@@ -57,6 +81,30 @@ impl Library {
             Ok(meta) if meta.is_file() => Ok(real_file),
             _ => Err(not_found()),
         }
+    }
+
+    /// Marks `path` as played until the guard drops.
+    pub fn play_guard(&self, path: &Path) -> PlayingGuard {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let mut playing = self
+            .playing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *playing.entry(path.clone()).or_default() += 1;
+        PlayingGuard {
+            playing: Arc::clone(&self.playing),
+            path,
+        }
+    }
+
+    /// True while some player has `path` open.
+    pub fn is_playing(&self, path: &Path) -> bool {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let playing = self
+            .playing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        playing.contains_key(&path)
     }
 
     /// The index of a file, scanned once and cached until the file changes.
@@ -110,7 +158,7 @@ impl Library {
 
 /// The relative path of a play name: the FMS `flv:` prefix and any query string removed,
 /// `.flv` added when the name has no extension.
-fn item_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn item_path(name: &str) -> Option<PathBuf> {
     let name = name.strip_prefix("flv:").unwrap_or(name);
     let name = name.split_once('?').map_or(name, |(path, _)| path);
     let path = plain_path(name)?;
@@ -123,7 +171,7 @@ fn item_path(name: &str) -> Option<PathBuf> {
 
 /// `name` as a relative path made only of plain, visible components; `None` for anything
 /// that could escape its folder (`..`, absolute paths, drive letters, backslashes, NUL).
-fn plain_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn plain_path(name: &str) -> Option<PathBuf> {
     if name.is_empty() || name.contains(['\0', '\\', ':']) || name.starts_with('/') {
         return None;
     }

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::index::{Index, Keyframe};
-use super::library::{Library, LookupError};
+use super::library::{Library, LookupError, PlayingGuard};
 
 /// One playlist entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,6 +192,8 @@ struct Current {
     await_keyframe: bool,
     /// Sent as onPlayStatus just before the first frame of a play2 transition.
     transition_complete: Option<String>,
+    /// Keeps recordings from writing into the file while it plays.
+    _playing: PlayingGuard,
 }
 
 struct Player {
@@ -303,6 +305,7 @@ impl Player {
         start: Keyframe,
     ) -> std::io::Result<Current> {
         let mut file = tokio::fs::File::open(&path).await?;
+        let guard = self.library.play_guard(&path);
         let mut reader = FlvReader::new();
         // Resume mid-file: a synthetic header, then the PreviousTagSize before the tag.
         reader.push(b"FLV\x01\x05\x00\x00\x00\x09");
@@ -326,6 +329,7 @@ impl Player {
             bytes: 0,
             await_keyframe: false,
             transition_complete: None,
+            _playing: guard,
         })
     }
 
