@@ -13,6 +13,8 @@ const CATCH_UP_RATE = 1.1;
 const KEEP_BEHIND = 10;
 /** Below this much buffered media (s) ahead of the playhead, the buffer counts as empty. */
 const EMPTY_EPSILON = 0.04;
+/** A playing element that has not had data to advance for this long (ms) has run dry. */
+const STALL_MS = 150;
 
 /**
  * One MediaSource/SourceBuffer fed from remuxer events.
@@ -48,6 +50,9 @@ export class MediaSink {
 
   /** A fresh MediaSource (new play, seek, or a track set a SourceBuffer cannot change to). */
   open() {
+    // The remuxer writes an init segment only when the codecs change, so a new MediaSource
+    // starts with the last one it had.
+    const lastInit = this.lastInit ?? null;
     this.closeSource();
     const source = new MediaSource();
     this.source = source;
@@ -57,7 +62,8 @@ export class MediaSink {
     this.mime = null;
     this.tracks = null;
     /** Items waiting for the SourceBuffer: {kind: 'init'|'media'|'remove', ...}. */
-    this.queue = [];
+    this.queue = lastInit ? [{ kind: 'init', event: lastInit }] : [];
+    this.lastInit = lastInit;
     /** Remuxer timelines: each restarts at 0, so each gets a timestampOffset. */
     this.timeline = null;
     /** @type {{timeline: number, offset: number, baseMs: number | null}[]} */
@@ -66,7 +72,8 @@ export class MediaSink {
     /** 'empty' until Buffer.Full, 'full' until Buffer.Empty. */
     this.state = 'empty';
     this.ended = false;
-    this.flushed = false;
+    this.drained = false;
+    this.stalledSince = null;
     this.autoplayed = false;
     this.internalPause = false;
     this.failed = false;
@@ -107,7 +114,7 @@ export class MediaSink {
       return;
     }
     this.ended = false;
-    this.flushed = false;
+    this.drained = false;
     this.queue.push({ kind: 'media', event });
     this.pump();
   }
@@ -116,7 +123,6 @@ export class MediaSink {
   end() {
     this.ended = true;
     if (this.state === 'full' && this.ahead() > EMPTY_EPSILON) {
-      this.flushed = true;
       this.callbacks.status('NetStream.Buffer.Flush');
     }
     this.tick();
@@ -199,8 +205,10 @@ export class MediaSink {
       // A SourceBuffer cannot gain or lose tracks: start over with a new MediaSource and
       // replay this init and what follows into it.
       const rest = this.queue;
+      this.lastInit = event;
       this.open();
-      this.queue = [{ kind: 'init', event }, ...rest];
+      this.queue.push(...rest);
+      this.pump();
       return true;
     }
     if (!this.buffer) {
@@ -218,7 +226,7 @@ export class MediaSink {
     }
     this.mime = mime;
     this.tracks = tracks;
-    this.enterTimeline(event);
+    this.lastInit = event;
     this.buffer.appendBuffer(data);
     return true;
   }
@@ -344,16 +352,31 @@ export class MediaSink {
     }
     this.jumpGaps();
     const ahead = this.ahead();
+    // Playing but not advancing for lack of data. Chromium can stop a few frames short of the
+    // buffered end (it keeps some data ahead of its decoders), so this, not a zero `ahead`, is
+    // what "the buffer ran dry" looks like; the delay keeps a seek's brief stall from counting.
+    const stalledNow = !element.paused && !element.seeking && element.readyState < HTMLMediaElement.HAVE_FUTURE_DATA;
+    if (!stalledNow) {
+      this.stalledSince = null;
+    } else if (this.stalledSince === null) {
+      this.stalledSince = now;
+    }
+    const stalled = this.stalledSince !== null && now - this.stalledSince >= STALL_MS;
     if (this.state === 'empty') {
-      if (ahead > 0 && (ahead >= this.bufferTime || this.ended)) {
+      const enough = this.ended ? ahead > EMPTY_EPSILON && !this.drained : ahead > 0 && ahead >= this.bufferTime;
+      if (enough) {
         this.state = 'full';
         this.callbacks.status('NetStream.Buffer.Full');
         this.start();
       }
-    } else if (ahead < EMPTY_EPSILON && (this.ended || element.readyState < HTMLMediaElement.HAVE_FUTURE_DATA)) {
+    } else if (ahead < EMPTY_EPSILON || stalled) {
       this.state = 'empty';
+      this.stalledSince = null;
       this.callbacks.status('NetStream.Buffer.Empty');
-      if (!this.ended && !this.userPaused && !element.paused) {
+      if (this.ended) {
+        // The end of the stream has played out; wait for new media before Full again.
+        this.drained = true;
+      } else if (!this.userPaused && !element.paused) {
         // As Flash does, playback waits until bufferTime is buffered again.
         this.internalPause = true;
         element.pause();

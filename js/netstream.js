@@ -103,9 +103,11 @@ class StreamCore {
     return this.sink;
   }
 
-  /** Starts the element over (new play, seek): a fresh MediaSource. */
+  /**
+   * Starts the element over (new play, seek): a fresh MediaSource, which begins with the last
+   * init segment (the remuxer repeats one only when the codecs change).
+   */
   restartSink() {
-    this.lastInit = null;
     if (this.sink) {
       this.sink.userPaused = this.userPaused;
       this.sink.open();

@@ -242,7 +242,7 @@ impl Connection {
         let out = Array::new();
         if let Some(pipeline) = self.pipeline(stream_id) {
             pipeline.end();
-            pipeline.drain(stream_id, &out);
+            pipeline.drain_into(stream_id, &out);
         }
         out
     }
@@ -266,7 +266,7 @@ impl Connection {
         }
         for (id, state) in &mut self.streams {
             if let Some(pipeline) = &mut state.pipeline {
-                pipeline.drain(*id, &out);
+                pipeline.drain_into(*id, &out);
             }
         }
         if let Err(e) = result {
@@ -323,7 +323,7 @@ impl Connection {
                     return;
                 }
                 // Segments made before the bad tag go out before its error event.
-                pipeline.drain(stream_id.0, out);
+                pipeline.drain_into(stream_id.0, out);
                 for e in errors {
                     out.push(&media_error_event(stream_id.0, &e, &state.name));
                 }
@@ -431,14 +431,14 @@ impl Connection {
         match status {
             Status::NetStreamPlayReset | Status::NetStreamSeekNotify => {
                 // Whatever the old timeline still holds goes out first.
-                pipeline.drain(stream_id, out);
+                pipeline.drain_into(stream_id, out);
                 pipeline.reset();
             }
             Status::NetStreamPlayStop
             | Status::NetStreamPlayComplete
             | Status::NetStreamPlayUnpublishNotify => {
                 pipeline.end();
-                pipeline.drain(stream_id, out);
+                pipeline.drain_into(stream_id, out);
             }
             _ => {}
         }

@@ -42,6 +42,8 @@ pub struct Pipeline {
     dirty: bool,
     /// Newest media timestamp seen (ms), for the arrival-time latency estimate.
     newest: Option<u32>,
+    /// Segments of a timeline that ended, waiting for the next drain.
+    stash: Vec<Segment>,
 }
 
 impl Default for Pipeline {
@@ -61,11 +63,14 @@ impl Pipeline {
             reported_unsupported: false,
             dirty: false,
             newest: None,
+            stash: Vec::new(),
         }
     }
 
-    /// Forgets timing and starts a new timeline (play, seek, a stream that restarts).
+    /// Forgets timing and starts a new timeline (play, seek, a stream that restarts). Segments
+    /// the remuxer still had ready keep the old timeline's label.
     pub fn reset(&mut self) {
+        self.collect_into_stash();
         self.remuxer.reset();
         self.timeline = self.timeline.wrapping_add(1);
         self.last_audio = None;
@@ -108,7 +113,7 @@ impl Pipeline {
             Track::Video => &mut self.last_video,
         };
         if last.is_some_and(|last| last.saturating_sub(timestamp) > BACKWARD_JUMP_MS) {
-            // Flush what the old timeline still holds, then start over.
+            // What the old timeline still holds goes out whole, then it starts over.
             self.remuxer.flush(true);
             self.reset();
         }
@@ -141,16 +146,22 @@ impl Pipeline {
         self.dirty = true;
     }
 
-    /// Turns everything the remuxer has ready into events on `out`. Consecutive media
-    /// segments are concatenated (a SourceBuffer accepts moof+mdat pairs back to back), so a
-    /// batch costs one `appendBuffer`.
-    pub fn drain(&mut self, stream_id: u32, out: &Array) {
-        if !self.dirty {
-            return;
+    /// Everything the remuxer has ready, in append order. Consecutive media segments are
+    /// concatenated (a SourceBuffer accepts moof+mdat pairs back to back), so a batch costs one
+    /// `appendBuffer`.
+    pub fn drain(&mut self) -> Vec<Segment> {
+        if self.dirty {
+            self.dirty = false;
+            self.remuxer.flush(false);
+            self.collect_into_stash();
         }
-        self.dirty = false;
-        self.remuxer.flush(false);
-        let mut media: Option<(Vec<u8>, f64, f64, bool)> = None;
+        std::mem::take(&mut self.stash)
+    }
+
+    /// Moves the remuxer's ready output to the stash, labelled with the current timeline.
+    fn collect_into_stash(&mut self) {
+        let timeline = self.timeline;
+        let out = &mut self.stash;
         while let Some(output) = self.remuxer.poll_output() {
             match output {
                 RemuxOutput::Init {
@@ -160,59 +171,129 @@ impl Pipeline {
                     has_video,
                     width,
                     height,
-                } => {
-                    self.emit_media(stream_id, media.take(), out);
-                    out.push(&object(&[
-                        ("type", "init".into()),
-                        ("streamId", stream_id.into()),
-                        ("timeline", self.timeline.into()),
-                        ("mime", mime.into()),
-                        ("data", Uint8Array::from(data.as_slice()).into()),
-                        ("hasAudio", has_audio.into()),
-                        ("hasVideo", has_video.into()),
-                        ("width", width.into()),
-                        ("height", height.into()),
-                    ]));
-                }
+                } => out.push(Segment::Init {
+                    timeline,
+                    mime,
+                    data,
+                    has_audio,
+                    has_video,
+                    width,
+                    height,
+                }),
                 RemuxOutput::Media {
                     data,
                     start_ms,
                     end_ms,
                     has_keyframe,
-                } => match &mut media {
-                    Some((bytes, start, end, keyframe)) => {
+                } => {
+                    // Within one timeline, consecutive media segments merge.
+                    if let Some(Segment::Media {
+                        data: bytes,
+                        end_ms: end,
+                        keyframe,
+                        ..
+                    }) = out.last_mut().filter(
+                        |s| matches!(s, Segment::Media { timeline: t, .. } if *t == timeline),
+                    ) {
                         bytes.extend_from_slice(&data);
-                        *start = start.min(start_ms);
                         *end = end.max(end_ms);
                         *keyframe |= has_keyframe;
+                    } else {
+                        out.push(Segment::Media {
+                            timeline,
+                            data,
+                            start_ms,
+                            end_ms,
+                            base_ms: self.remuxer.timeline_base_ms().map_or(0.0, f64::from),
+                            keyframe: has_keyframe,
+                            newest_ms: self.newest,
+                        });
                     }
-                    None => media = Some((data, start_ms, end_ms, has_keyframe)),
-                },
+                }
             }
         }
-        self.emit_media(stream_id, media, out);
     }
 
-    fn emit_media(&self, stream_id: u32, media: Option<(Vec<u8>, f64, f64, bool)>, out: &Array) {
-        let Some((data, start_ms, end_ms, keyframe)) = media else {
-            return;
-        };
-        let base = self.remuxer.timeline_base_ms().map_or(0.0, f64::from);
-        out.push(&object(&[
-            ("type", "media".into()),
-            ("streamId", stream_id.into()),
-            ("timeline", self.timeline.into()),
-            ("data", Uint8Array::from(data.as_slice()).into()),
-            ("startMs", start_ms.into()),
-            ("endMs", end_ms.into()),
-            ("baseMs", base.into()),
-            ("keyframe", keyframe.into()),
-            (
-                "newestMs",
-                self.newest
-                    .map_or(JsValue::UNDEFINED, |n| f64::from(n).into()),
-            ),
-        ]));
+    /// [`Pipeline::drain`] as JS events on `out`.
+    pub fn drain_into(&mut self, stream_id: u32, out: &Array) {
+        for segment in self.drain() {
+            out.push(&segment.into_event(stream_id));
+        }
+    }
+}
+
+/// What the pipeline hands to the page's SourceBuffer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    /// An init segment; `timeline` changes after every reset.
+    Init {
+        timeline: u32,
+        mime: String,
+        data: Vec<u8>,
+        has_audio: bool,
+        has_video: bool,
+        width: u32,
+        height: u32,
+    },
+    /// One or more media segments; times in ms on the timeline, `base_ms` maps them to stream
+    /// time, `newest_ms` is the newest stream timestamp received (for latency estimates).
+    Media {
+        timeline: u32,
+        data: Vec<u8>,
+        start_ms: f64,
+        end_ms: f64,
+        base_ms: f64,
+        keyframe: bool,
+        newest_ms: Option<u32>,
+    },
+}
+
+impl Segment {
+    /// `{type: 'init', ...}` or `{type: 'media', ...}` with the bytes as a Uint8Array.
+    pub fn into_event(self, stream_id: u32) -> JsValue {
+        match self {
+            Segment::Init {
+                timeline,
+                mime,
+                data,
+                has_audio,
+                has_video,
+                width,
+                height,
+            } => object(&[
+                ("type", "init".into()),
+                ("streamId", stream_id.into()),
+                ("timeline", timeline.into()),
+                ("mime", mime.into()),
+                ("data", Uint8Array::from(data.as_slice()).into()),
+                ("hasAudio", has_audio.into()),
+                ("hasVideo", has_video.into()),
+                ("width", width.into()),
+                ("height", height.into()),
+            ]),
+            Segment::Media {
+                timeline,
+                data,
+                start_ms,
+                end_ms,
+                base_ms,
+                keyframe,
+                newest_ms,
+            } => object(&[
+                ("type", "media".into()),
+                ("streamId", stream_id.into()),
+                ("timeline", timeline.into()),
+                ("data", Uint8Array::from(data.as_slice()).into()),
+                ("startMs", start_ms.into()),
+                ("endMs", end_ms.into()),
+                ("baseMs", base_ms.into()),
+                ("keyframe", keyframe.into()),
+                (
+                    "newestMs",
+                    newest_ms.map_or(JsValue::UNDEFINED, |n| f64::from(n).into()),
+                ),
+            ]),
+        }
     }
 }
 
@@ -367,7 +448,7 @@ impl Player {
     /// Every event since the last call: `data`, `init`, `media`, `mediaError`.
     pub fn poll(&mut self) -> Array {
         let out: Array = self.pending.drain(..).collect();
-        self.pipeline.drain(0, &out);
+        self.pipeline.drain_into(0, &out);
         out
     }
 }
@@ -379,5 +460,215 @@ impl Player {
         for e in errors {
             self.pending.push(media_error_event(0, &e, &self.name));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An AVC sequence header tag body (x264, 64x48, High profile) and an AAC one (LC, 44.1 kHz
+    /// mono), as ffmpeg writes them.
+    const AVC_HEADER: &str = "17000000000164000affe100186764000aacd9447b0110000003001000000303c0f122596001000668ebe3cb22c0fdf8f800";
+    const AAC_HEADER: &str = "af00120856e500";
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or(0))
+            .collect()
+    }
+
+    /// A video tag body with one (structurally valid) NALU.
+    fn frame(key: bool) -> Vec<u8> {
+        vec![
+            if key { 0x17 } else { 0x27 },
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            2,
+            0x65,
+            0x88,
+        ]
+    }
+
+    fn aac_frame() -> Vec<u8> {
+        vec![0xaf, 1, 0x21, 0x10, 0x04]
+    }
+
+    fn feed(pipeline: &mut Pipeline, from_ms: u32, count: u32) -> Vec<RemuxError> {
+        let mut errors = Vec::new();
+        for i in 0..count {
+            let ts = from_ms + i * 33;
+            pipeline.push(Track::Video, ts, &frame(i % 30 == 0), &mut errors);
+            pipeline.push(Track::Audio, ts, &aac_frame(), &mut errors);
+        }
+        errors
+    }
+
+    fn start(pipeline: &mut Pipeline) {
+        let mut errors = Vec::new();
+        pipeline.push(Track::Audio, 0, &hex(AAC_HEADER), &mut errors);
+        pipeline.push(Track::Video, 0, &hex(AVC_HEADER), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn a_stream_becomes_one_init_then_batched_media() {
+        let mut pipeline = Pipeline::new();
+        start(&mut pipeline);
+        assert!(feed(&mut pipeline, 0, 10).is_empty());
+        let segments = pipeline.drain();
+        assert_eq!(segments.len(), 2, "{segments:?}");
+        let Segment::Init {
+            mime,
+            has_audio,
+            has_video,
+            width,
+            height,
+            ..
+        } = &segments[0]
+        else {
+            panic!("first is not init: {segments:?}")
+        };
+        assert_eq!(mime, "video/mp4; codecs=\"avc1.64000a,mp4a.40.2\"");
+        assert!(*has_audio && *has_video);
+        assert_eq!((*width, *height), (64, 48));
+        let Segment::Media {
+            keyframe,
+            start_ms,
+            end_ms,
+            newest_ms,
+            ..
+        } = &segments[1]
+        else {
+            panic!("second is not media: {segments:?}")
+        };
+        assert!(*keyframe);
+        assert_eq!(*start_ms, 0.0);
+        assert!(*end_ms > 250.0, "{end_ms}");
+        assert_eq!(*newest_ms, Some(9 * 33));
+        // Nothing new: nothing out.
+        assert!(pipeline.drain().is_empty());
+    }
+
+    #[test]
+    fn a_garbage_sequence_header_is_reported_once() {
+        let mut pipeline = Pipeline::new();
+        let mut errors = Vec::new();
+        let garbage = [
+            0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0x00, 0x40, 0xde,
+        ];
+        for _ in 0..5 {
+            pipeline.push(Track::Video, 0, &garbage, &mut errors);
+        }
+        assert_eq!(errors.len(), 1);
+        assert!(!errors[0].is_unsupported_codec());
+        // A reset (new play) reports again.
+        pipeline.reset();
+        pipeline.push(Track::Video, 0, &garbage, &mut errors);
+        assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn an_unplayable_codec_is_reported_as_unsupported() {
+        let mut pipeline = Pipeline::new();
+        pipeline.expect_tracks(true, false);
+        let mut errors = Vec::new();
+        // MP3 audio (sound format 2), the only track.
+        for i in 0..3 {
+            pipeline.push(Track::Audio, i * 26, &[0x2f, 0xff, 0xfb, 0x90], &mut errors);
+        }
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].is_unsupported_codec());
+    }
+
+    #[test]
+    fn a_backward_jump_starts_a_new_timeline() {
+        let mut pipeline = Pipeline::new();
+        start(&mut pipeline);
+        feed(&mut pipeline, 60_000, 40);
+        let first = pipeline.drain();
+        let timeline_of = |segments: &[Segment]| match segments.last() {
+            Some(Segment::Media { timeline, .. }) => Some(*timeline),
+            _ => None,
+        };
+        let before = timeline_of(&first).unwrap_or(u32::MAX);
+        // The publisher restarts at 0 and resends its sequence headers.
+        start(&mut pipeline);
+        feed(&mut pipeline, 0, 40);
+        let second = pipeline.drain();
+        let after = timeline_of(&second).unwrap_or(u32::MAX);
+        assert_ne!(before, after);
+        // The old timeline's held-back samples come first, still labelled old.
+        assert!(
+            matches!(second.first(), Some(Segment::Media { timeline, .. }) if *timeline == before)
+        );
+        match second
+            .iter()
+            .find(|s| matches!(s, Segment::Media { timeline, .. } if *timeline == after))
+        {
+            Some(Segment::Media { start_ms, .. }) => assert_eq!(*start_ms, 0.0),
+            other => panic!("no media after the restart: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn metadata_announces_the_tracks() {
+        let mut pipeline = Pipeline::new();
+        pipeline.metadata(&Value::EcmaArray(vec![
+            ("width".into(), Value::Number(64.0)),
+            ("videocodecid".into(), Value::Number(7.0)),
+        ]));
+        let mut errors = Vec::new();
+        pipeline.push(Track::Video, 0, &hex(AVC_HEADER), &mut errors);
+        pipeline.push(Track::Video, 0, &frame(true), &mut errors);
+        pipeline.push(Track::Video, 33, &frame(false), &mut errors);
+        // Video only, announced: the init does not wait for audio.
+        let segments = pipeline.drain();
+        assert!(
+            matches!(
+                segments.first(),
+                Some(Segment::Init {
+                    has_audio: false,
+                    has_video: true,
+                    ..
+                })
+            ),
+            "{segments:?}"
+        );
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic() {
+        let mut pipeline = Pipeline::new();
+        let mut errors = Vec::new();
+        let mut seed = 0x2545_f491_u32;
+        for i in 0..2000u32 {
+            let len = (seed % 40) as usize;
+            let body: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    seed as u8
+                })
+                .collect();
+            let track = if i % 2 == 0 {
+                Track::Video
+            } else {
+                Track::Audio
+            };
+            pipeline.push(track, seed % 5000, &body, &mut errors);
+            if i % 50 == 0 {
+                let _ = pipeline.drain();
+            }
+        }
+        pipeline.end();
+        let _ = pipeline.drain();
     }
 }
