@@ -63,6 +63,21 @@ test('the gateway is killed: Connect.Closed', async () => {
   await page.close();
 });
 
+test('the browser goes offline while connected: Connect.NetworkChange', async () => {
+  const gateway = await gatewayForTest();
+  const page = await openDemo(browser, gateway, { name: 'nobody' });
+  await page.click('#play');
+  await waitForCode(page, 'NetStream.Play.Start');
+  await browser.setOffline(true);
+  try {
+    const change = await waitForCode(page, 'NetConnection.Connect.NetworkChange', 5000);
+    assert.equal(change.source, 'nc');
+  } finally {
+    await browser.setOffline(false);
+  }
+  await page.close();
+});
+
 /**
  * The clip with every AVC frame after the first second broken: its first NALU length points
  * far past the end of the frame. The first second stays intact so that ffmpeg, which probes the

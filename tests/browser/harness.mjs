@@ -68,8 +68,11 @@ export async function stopProcess(child, signal = 'SIGTERM') {
   }
 }
 
-/** Starts the gateway (RTMPWS_GATEWAY or target/debug/rtmpws-gateway) with a temp config. */
-export async function startGateway() {
+/**
+ * Starts the gateway (RTMPWS_GATEWAY or target/debug/rtmpws-gateway) with a temp config that
+ * serves `wwwDir` (default: the demo page) at / and dist/ at /pkg/.
+ */
+export async function startGateway({ wwwDir = join(root, 'www') } = {}) {
   const binary = process.env.RTMPWS_GATEWAY ?? join(root, 'target', 'debug', 'rtmpws-gateway');
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: run cargo build -p rtmpws-gateway`);
@@ -88,7 +91,7 @@ export async function startGateway() {
       `rtmp_addr = "127.0.0.1:${rtmpPort}"`,
       `http_addr = "127.0.0.1:${httpPort}"`,
       `media_dir = ${JSON.stringify(join(dir, 'media'))}`,
-      `www_dir = ${JSON.stringify(join(root, 'www'))}`,
+      `www_dir = ${JSON.stringify(wwwDir)}`,
       `package_dir = ${JSON.stringify(join(root, 'dist'))}`,
       '',
     ].join('\n'),

@@ -1,0 +1,238 @@
+// Types of the public API of `rtmpws`: ActionScript's NetConnection and NetStream over
+// RTMP-in-WebSocket, played through Media Source Extensions.
+
+/** An AMF value as it reaches JavaScript. */
+export type AmfValue =
+  | number
+  | string
+  | boolean
+  | null
+  | undefined
+  | Date
+  | Uint8Array
+  | AmfValue[]
+  | { [key: string]: AmfValue };
+
+/**
+ * The info object of a `netStatus` event, exactly as the server sent it (every field kept,
+ * in wire order), or as the player made it for the codes it raises itself.
+ */
+export interface NetStatusInfo {
+  code: string;
+  level?: 'status' | 'warning' | 'error' | string;
+  description?: string;
+  details?: string;
+  /** A number on FMS and Red5, a string on SRS and others. */
+  clientid?: number | string;
+  [field: string]: AmfValue;
+}
+
+/** `{code, level, how}`: how is 'S' (server onStatus), 'P' (server onPlayStatus), 'C' (player) or 'SC'. */
+export interface StatusCodeEntry {
+  readonly code: string;
+  readonly level: 'status' | 'warning' | 'error';
+  readonly how: 'S' | 'P' | 'C' | 'SC';
+}
+
+/** The 32 NetStream codes, from the wasm catalogue, in catalogue order. */
+export const NETSTREAM_CODES: readonly StatusCodeEntry[];
+/** Every NetStream and NetConnection code rtmpws knows. */
+export const STATUS_CODES: readonly StatusCodeEntry[];
+
+/** `netStatus`: `info` is the full info object. */
+export class NetStatusEvent extends Event {
+  static readonly NET_STATUS: 'netStatus';
+  constructor(type: string, info: NetStatusInfo);
+  readonly info: NetStatusInfo;
+}
+
+/** `asyncError`: a callback the server asked for is missing on `client`, or it threw. */
+export class AsyncErrorEvent extends Event {
+  static readonly ASYNC_ERROR: 'asyncError';
+  constructor(type: string, error: Error);
+  readonly error: Error;
+  readonly text: string;
+}
+
+/** `ioError`: the WebSocket failed, or carried bytes that are not RTMP. */
+export class IOErrorEvent extends Event {
+  static readonly IO_ERROR: 'ioError';
+  constructor(type: string, text: string);
+  readonly text: string;
+}
+
+interface NetEventMap {
+  netStatus: NetStatusEvent;
+  asyncError: AsyncErrorEvent;
+  ioError: IOErrorEvent;
+}
+
+/** Answers of NetConnection.call: `result(...values)` for `_result`, `status(info)` for `_error`. */
+export class Responder {
+  constructor(result: (...values: AmfValue[]) => void, status?: (info: NetStatusInfo) => void);
+  result: (...values: AmfValue[]) => void;
+  status?: (info: NetStatusInfo) => void;
+}
+
+export type ResponderLike =
+  | Responder
+  | { result?: (...values: AmfValue[]) => void; status?: (info: NetStatusInfo) => void }
+  | ((...values: AmfValue[]) => void);
+
+/**
+ * One RTMP connection carried by a WebSocket.
+ *
+ * netStatus codes it dispatches: NetConnection.Connect.Success / Rejected / InvalidApp /
+ * AppShutdown / IdleTimeOut (from the server), Connect.Failed (the socket could not open),
+ * Connect.Closed (the socket closed after success or rejection, or close()),
+ * Connect.NetworkChange (the browser went offline or online while connected), Call.Failed.
+ */
+export class NetConnection extends EventTarget {
+  /** objectEncoding of new connections: 0 (AMF0, the default here) or 3. */
+  static defaultObjectEncoding: 0 | 3;
+
+  constructor();
+
+  /**
+   * Connects to `ws://host[:port]/app[/instance][?query]` or `wss://...`: app is the path after
+   * the host, tcUrl the URL itself. `args` follow the command object of `connect`.
+   * `connect(null)` is Flash's local mode (for NetStream.appendBytes).
+   * @throws TypeError for a URL that is not ws:// or wss://
+   */
+  connect(uri: string | null, ...args: AmfValue[]): void;
+
+  /** Calls a server method; `responder` gets the result, or the error info (NetConnection.Call.Failed). */
+  call(command: string, responder: ResponderLike | null, ...args: AmfValue[]): void;
+
+  /** Closes the connection; netStatus NetConnection.Connect.Closed follows. */
+  close(): void;
+
+  readonly connected: boolean;
+  readonly uri: string | null;
+  /** Methods the server may call (onBWDone, ...); default: the NetConnection itself. */
+  client: object;
+  /** 0 or 3; set it before connect(). */
+  objectEncoding: 0 | 3;
+  readonly protocol: 'rtmp' | 'rtmps';
+  readonly usingTLS: boolean;
+  readonly connectedProxyType: 'none';
+
+  addEventListener<K extends keyof NetEventMap>(type: K, listener: (this: NetConnection, event: NetEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof NetEventMap>(type: K, listener: (this: NetConnection, event: NetEventMap[K]) => unknown, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+/** Callbacks a NetStream invokes on its `client`. Any handler sent with NetStream.send is called too. */
+export interface NetStreamClient {
+  onMetaData?(info: { [key: string]: AmfValue }): void;
+  onCuePoint?(info: { [key: string]: AmfValue }): void;
+  onTextData?(info: { [key: string]: AmfValue }): void;
+  onXMPData?(info: { [key: string]: AmfValue }): void;
+  onImageData?(info: { [key: string]: AmfValue }): void;
+  onSeekPoint?(...args: AmfValue[]): void;
+  /** Play.Complete, Play.Switch, Play.TransitionComplete (also dispatched as netStatus). */
+  onPlayStatus?(info: NetStatusInfo): void;
+  [handler: string]: ((...args: any[]) => void) | undefined;
+}
+
+/** NetStreamPlayOptions of play2(). */
+export interface NetStreamPlayOptions {
+  streamName: string;
+  oldStreamName?: string;
+  start?: number;
+  len?: number;
+  offset?: number;
+  transition?: 'append' | 'appendAndWait' | 'reset' | 'resume' | 'stop' | 'swap' | 'switch';
+  [field: string]: AmfValue;
+}
+
+/** A NetStreamInfo-like snapshot. */
+export interface NetStreamInfo {
+  byteCount: number;
+  bufferLength: number;
+  videoBufferLength: number;
+  audioBufferLength: number;
+  currentFPS: number;
+  droppedFrames: number;
+  decodedFrames: number;
+  isLive: boolean;
+  metaData: { [key: string]: AmfValue } | null;
+  resourceName: string | null;
+  uri: string | null;
+  playbackRate: number;
+  /**
+   * Seconds between the arrival of the newest media and its display, measured against the
+   * earliest arrival of the session (null before media arrives).
+   */
+  playbackLatency: number | null;
+  SRTT: number;
+}
+
+/**
+ * One stream of a NetConnection: plays into a `<video>` through MSE, or publishes.
+ *
+ * Besides the server's codes, it dispatches the player-made ones as Flash does:
+ * NetStream.Buffer.Full / Empty / Flush, NetStream.InvalidArg (seek("abc"), a negative
+ * bufferTime), NetStream.Play.FileStructureInvalid (media that cannot be parsed or decoded),
+ * NetStream.Play.NoSupportedTrackFound (no playable track, or MSE refuses the codecs).
+ * onPlayStatus codes go to `client.onPlayStatus` and are dispatched as netStatus too.
+ */
+export class NetStream extends EventTarget {
+  static readonly CONNECT_TO_FMS: 'connectToFMS';
+  static readonly DIRECT_CONNECTIONS: 'directConnections';
+
+  /** @throws if `connection` is not connected */
+  constructor(connection: NetConnection, peerID?: 'connectToFMS');
+
+  /**
+   * start: -2 live or recorded (default), -1 live only, >= 0 seconds into a recording;
+   * len: -1 to the end, 0 one frame, > 0 seconds; reset false appends to the playlist.
+   * `play(null)` enters data generation mode (appendBytes); `play(false)` stops.
+   */
+  play(name: string | null | false, start?: number, len?: number, reset?: boolean): void;
+  play2(options: NetStreamPlayOptions): void;
+  /** type: 'live' (default), 'record', 'append', 'appendWithGap'; `publish(null)` stops. */
+  publish(name?: string | null | false, type?: 'live' | 'record' | 'append' | 'appendWithGap'): void;
+  pause(): void;
+  resume(): void;
+  togglePause(): void;
+  /** A value that is not a finite, non-negative number dispatches NetStream.InvalidArg. */
+  seek(offset: number | string): void;
+  /** Stops playing or publishing; the stream can be used again. */
+  close(): void;
+  /** close() and deleteStream. */
+  dispose(): void;
+  receiveAudio(flag: boolean): void;
+  receiveVideo(flag: boolean): void;
+  /** A data message to subscribers: they get `client[handler](...args)`. */
+  send(handler: string, ...args: AmfValue[]): void;
+  /** One FLV audio/video tag body while publishing (e.g. from a WebCodecs encoder). */
+  sendMedia(kind: 'audio' | 'video', timestamp: number, body: Uint8Array): void;
+  /** After play(null): FLV bytes, file header first, in pieces of any size. */
+  appendBytes(bytes: Uint8Array | ArrayBuffer): void;
+  appendBytesAction(action: 'resetBegin' | 'resetSeek' | 'endSequence'): void;
+  /** Plays into this element (`<video>` or `<audio>`); null detaches. */
+  attachMediaElement(element: HTMLMediaElement | null): void;
+
+  /** Default: the NetStream itself. Missing handlers raise asyncError, as in Flash. */
+  client: NetStreamClient | object;
+  /** Seconds buffered before playback starts; for live streams also the latency target. Default 0.1. */
+  bufferTime: number;
+  /** Live: when more than this is buffered, the playhead catches up; 0 (default) leaves it to bufferTime + 1 s. */
+  bufferTimeMax: number;
+  readonly bufferLength: number;
+  /** Stream time (s) of the picture on screen. */
+  readonly time: number;
+  readonly bytesLoaded: number;
+  readonly bytesTotal: number;
+  readonly currentFPS: number;
+  readonly liveDelay: number;
+  readonly objectEncoding: 0 | 3;
+  readonly info: NetStreamInfo;
+
+  addEventListener<K extends keyof NetEventMap>(type: K, listener: (this: NetStream, event: NetEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof NetEventMap>(type: K, listener: (this: NetStream, event: NetEventMap[K]) => unknown, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}

@@ -1,0 +1,40 @@
+// Compiled with `npm run check:types` (tsc --noEmit): the public types describe real usage.
+import { AsyncErrorEvent, NETSTREAM_CODES, NetConnection, NetStatusEvent, NetStream, Responder } from 'rtmpws';
+
+const nc = new NetConnection();
+nc.objectEncoding = 0;
+nc.client = { onBWDone(): void {} };
+nc.addEventListener('netStatus', (event: NetStatusEvent) => {
+  const code: string = event.info.code;
+  if (code === 'NetConnection.Connect.Success') {
+    const ns = new NetStream(nc);
+    ns.bufferTime = 0.5;
+    ns.client = {
+      onMetaData(meta) {
+        const width = meta.width as number;
+        console.log(width);
+      },
+      onPlayStatus(info) {
+        console.log(info.code, info.level);
+      },
+    };
+    ns.attachMediaElement(document.querySelector('video'));
+    ns.addEventListener('netStatus', (e) => console.log(e.info.details, e.info.clientid));
+    ns.addEventListener('asyncError', (e: AsyncErrorEvent) => console.log(e.error.message));
+    ns.play('cam');
+    ns.play('cam', -1, -1, false);
+    ns.seek(10);
+    ns.seek('asdasdas');
+    ns.send('onTextData', { text: 'hi', when: new Date() });
+    ns.play2({ streamName: 'cam2', transition: 'switch' });
+    const t: number = ns.time + ns.bufferLength + ns.liveDelay + ns.currentFPS + ns.bytesLoaded;
+    console.log(t, ns.info.metaData, ns.info.playbackLatency);
+    ns.close();
+  }
+});
+nc.connect('ws://127.0.0.1:8080/live', 'extra', { arg: 1 });
+nc.call('echo', new Responder((value) => console.log(value), (info) => console.log(info.code)), 1, 'two');
+nc.call('echo', (value) => console.log(value));
+nc.call('fireAndForget', null);
+const codes: string[] = NETSTREAM_CODES.map((entry) => `${entry.code} ${entry.level} ${entry.how}`);
+console.log(codes.length);
