@@ -102,6 +102,8 @@ struct LivePlayer {
     await_keyframe: bool,
     dropped: u64,
     last_warning: Option<Instant>,
+    /// What the subscriber was last told: published (snapshot or PublishNotify) or not.
+    published: bool,
 }
 
 /// What arrives for a NetStream: live stream events, or a recorded-item player's output.
@@ -436,6 +438,7 @@ impl Connection {
             await_keyframe: false,
             dropped: 0,
             last_warning: None,
+            published: snapshot.published,
         };
         self.roles.insert(stream_id, Role::Playing(player));
     }
@@ -863,25 +866,27 @@ impl Connection {
             LiveEvent::Published => {
                 let name = player.name.clone();
                 player.await_keyframe = false;
+                player.published = true;
                 self.session
                     .send_status(stream_id, Status::NetStreamPlayPublishNotify.info(&name));
             }
             LiveEvent::Unpublished => {
                 let name = player.name.clone();
+                player.published = false;
                 self.session
                     .send_status(stream_id, Status::NetStreamPlayUnpublishNotify.info(&name));
             }
         }
     }
 
-    /// Gateway shutdown: publishers are told Unpublish.Success and their subscribers
-    /// UnpublishNotify; players of a live stream hear UnpublishNotify themselves, since their
-    /// publisher's connection may close first.
+    /// Gateway shutdown: publishers are told Unpublish.Success, subscribers UnpublishNotify.
     fn shut_down(&mut self) {
         let ids: Vec<StreamId> = self.roles.keys().copied().collect();
         for stream_id in ids {
+            // Whether the publisher's connection closed first or not, a subscriber that was
+            // last told "published" hears UnpublishNotify.
             if let Some(Role::Playing(player)) = self.roles.get(&stream_id) {
-                if player.stream.is_published() {
+                if player.published {
                     let name = player.name.clone();
                     self.session
                         .send_status(stream_id, Status::NetStreamPlayUnpublishNotify.info(&name));
