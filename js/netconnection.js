@@ -1,7 +1,7 @@
 // NetConnection: one RTMP connection carried by a WebSocket (ws:// or wss://).
 
 import { Connection } from './wasm/rtmpws_wasm.js';
-import { IOErrorEvent } from './events.js';
+import { AsyncErrorEvent, IOErrorEvent } from './events.js';
 import { INTERNAL, dispatchStatus, invokeClient, makeInfo } from './internal.js';
 
 /** Flash's own default is AMF3; AMF0 is what every open server handles, so it is ours. */
@@ -138,7 +138,15 @@ class ConnectionCore {
     const events = this.conn.receive(new Uint8Array(data));
     this.flush();
     for (const event of events) {
-      this.onEvent(event);
+      try {
+        this.onEvent(event);
+      } catch (error) {
+        // One event that could not be handled must not lose the rest of the batch.
+        this.nc.dispatchEvent(new AsyncErrorEvent(AsyncErrorEvent.ASYNC_ERROR, error));
+      }
+      if (!this.conn) {
+        break;
+      }
     }
   }
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { codes, launchBrowser, makeClip, openDemo, sleep, startGateway, tempDir, waitForCode } from './harness.mjs';
+import { codes, launchBrowser, makeClip, openDemo, publish, sleep, startGateway, stopProcess, tempDir, waitForCode } from './harness.mjs';
 
 let gateway;
 let browser;
@@ -15,8 +15,13 @@ before(async () => {
   browser = await launchBrowser();
 });
 
+const processes = [];
+
 after(async () => {
   await browser?.close();
+  for (const child of processes) {
+    await stopProcess(child);
+  }
   await gateway?.stop();
 });
 
@@ -150,5 +155,43 @@ test('appendBytes (data generation mode) plays FLV bytes given by the page', asy
   assert.ok(result.currentTime > 0.5, `currentTime ${result.currentTime}`);
   assert.ok(result.frames > 10, `${result.frames} frames`);
   assert.ok(!(await codes(page)).includes('NetStream.Play.FileStructureInvalid'));
+  await page.close();
+});
+
+test('live: seek is refused by the server, pause and resume rejoin the live edge', async () => {
+  const publisher = publish(makeClip(tempDir('pause'), 20), `${gateway.rtmp}/live/pausable`);
+  processes.push(publisher);
+  await sleep(1000);
+  const page = await openDemo(browser, gateway, { name: 'pausable' });
+  await page.click('#play');
+  await waitForCode(page, 'NetStream.Buffer.Full');
+  await sleep(1000);
+
+  await page.evaluate(() => window.demo.ns.seek(5));
+  const failed = await waitForCode(page, 'NetStream.Seek.Failed', 5000);
+  assert.equal(failed.info.level, 'error');
+
+  await page.evaluate(() => window.demo.ns.pause());
+  await waitForCode(page, 'NetStream.Pause.Notify', 5000);
+  const pausedAt = await page.evaluate(() => document.getElementById('video').currentTime);
+  await sleep(2000);
+  const stillAt = await page.evaluate(() => ({ paused: document.getElementById('video').paused, time: document.getElementById('video').currentTime }));
+  assert.ok(stillAt.paused);
+  assert.ok(Math.abs(stillAt.time - pausedAt) < 0.05, `moved while paused: ${pausedAt} -> ${stillAt.time}`);
+
+  await page.evaluate(() => {
+    window.demo.log.length = 0;
+    window.demo.ns.resume();
+  });
+  await waitForCode(page, 'NetStream.Unpause.Notify', 5000);
+  await waitForCode(page, 'NetStream.Play.Start', 5000);
+  await sleep(3000);
+  const after = await page.evaluate(() => ({ time: window.demo.ns.time, bufferLength: window.demo.ns.bufferLength, paused: document.getElementById('video').paused }));
+  assert.equal(after.paused, false);
+  // Back at the live edge: the stream time shown is close to the publisher's clock, not 2 s
+  // behind where it paused.
+  const behind = (Date.now() - publisher.startedAt) / 1000 - after.time;
+  console.log(`after resume: ${behind.toFixed(2)} s behind the publisher, bufferLength ${after.bufferLength.toFixed(2)} s`);
+  assert.ok(behind < 1.5, `${behind} s behind after resume`);
   await page.close();
 });

@@ -2,6 +2,7 @@
 // stream, a server that is not there.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -123,5 +124,23 @@ test('a corrupt stream: NetStream.Play.FileStructureInvalid', async () => {
   // Reported once, not once per broken frame.
   await new Promise((resolve) => setTimeout(resolve, 500));
   assert.equal((await codes(page)).filter((code) => code === 'NetStream.Play.FileStructureInvalid').length, 1);
+  await page.close();
+});
+
+test('a stream in Flash-era codecs (Sorenson H.263 + MP3): NetStream.Play.NoSupportedTrackFound', async () => {
+  const gateway = await gatewayForTest();
+  const dir = tempDir('old-codecs');
+  const clip = join(dir, 'old.flv');
+  const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30', '-f', 'lavfi', '-i', 'sine', '-t', '4', '-c:v', 'flv1', '-c:a', 'libmp3lame', '-ar', '44100', '-f', 'flv', clip]);
+  assert.equal(made.status, 0, String(made.stderr));
+  const page = await openDemo(browser, gateway, { name: 'old' });
+  await page.click('#play');
+  await waitForCode(page, 'NetStream.Play.Start');
+  const publisher = publish(clip, `${gateway.rtmp}/live/old`);
+  cleanup.push(() => stopProcess(publisher));
+  const none = await waitForCode(page, 'NetStream.Play.NoSupportedTrackFound', 15000);
+  assert.equal(none.info.level, 'error');
+  assert.equal(none.info.details, 'old');
+  assert.ok(!(await codes(page)).includes('NetStream.Buffer.Full'));
   await page.close();
 });

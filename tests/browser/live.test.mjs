@@ -132,6 +132,17 @@ test('plays a live stream published by ffmpeg, then reports its end', async () =
   // No creep: the end of the session is not further behind than its start.
   assert.ok(steady[steady.length - 1].endToEnd < steady[0].endToEnd + 0.5, 'latency crept up');
 
+  const fps = median(steady.map((s) => s.fps));
+  console.log(`currentFPS (median): ${fps.toFixed(1)}`);
+  assert.ok(fps > 20, `currentFPS ${fps}`);
+  // Memory stays flat: media more than ~10 s behind the playhead is removed.
+  const kept = await page.evaluate(() => {
+    const video = document.getElementById('video');
+    return { start: video.buffered.start(0), currentTime: video.currentTime };
+  });
+  console.log(`buffered from ${kept.start.toFixed(2)} s with the playhead at ${kept.currentTime.toFixed(2)} s`);
+  assert.ok(kept.currentTime < 12 || kept.start > kept.currentTime - 12.5, JSON.stringify(kept));
+
   // Rebuffering during steady playback (each is a Buffer.Empty then Buffer.Full).
   const rebuffers = (await codes(page)).filter((code) => code === 'NetStream.Buffer.Empty').length;
   console.log(`rebuffers during ${samples.length} s of steady playback: ${rebuffers}`);
