@@ -265,7 +265,8 @@ export class NetStream extends EventTarget {
       this.close();
       return;
     }
-    if (name === null || core.mode === 'local') {
+    // Data generation mode: play(null), or any play on a NetConnection connected to null.
+    if (name === null || core.nc.uri === 'null') {
       core.mode = 'local';
       core.player?.free();
       core.player = new Player();
