@@ -423,49 +423,39 @@ impl TestClient {
         }
     }
 
-    /// Like `pump`, but tolerates bytes the session cannot decode.
-    async fn pump_lossy(&mut self) -> bool {
+    /// Reads what arrives next (a TCP read or one binary WebSocket message); `None` once the
+    /// peer closed.
+    async fn read_once(&mut self) -> Option<Vec<u8>> {
         if self.closed {
-            return false;
+            return None;
         }
-        let data: Vec<u8> = match &mut self.pipe {
+        let data = match &mut self.pipe {
             Pipe::Tcp(s) => match s.read(&mut self.read_buf).await {
-                Ok(0) | Err(_) => Vec::new(),
-                Ok(n) => self.read_buf[..n].to_vec(),
-            },
-            Pipe::Ws(ws) => match ws.next().await {
-                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => Vec::new(),
-                Some(Ok(_)) => vec![0],
-            },
-        };
-        if data.is_empty() {
-            self.closed = true;
-        }
-        !self.closed
-    }
-
-    /// Reads once from the network and feeds the session; false once closed.
-    async fn pump(&mut self) -> bool {
-        if self.closed {
-            return false;
-        }
-        let data: Vec<u8> = match &mut self.pipe {
-            Pipe::Tcp(s) => match s.read(&mut self.read_buf).await {
-                Ok(0) | Err(_) => Vec::new(),
-                Ok(n) => self.read_buf[..n].to_vec(),
+                Ok(0) | Err(_) => None,
+                Ok(n) => Some(self.read_buf[..n].to_vec()),
             },
             Pipe::Ws(ws) => loop {
                 match ws.next().await {
-                    Some(Ok(WsMessage::Binary(b))) => break b.to_vec(),
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break Vec::new(),
+                    Some(Ok(WsMessage::Binary(b))) => break Some(b.to_vec()),
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break None,
                     Some(Ok(_)) => continue,
                 }
             },
         };
-        if data.is_empty() {
-            self.closed = true;
+        self.closed = data.is_none();
+        data
+    }
+
+    /// Like `pump`, but discards what arrives (it may not even be RTMP).
+    async fn pump_lossy(&mut self) -> bool {
+        self.read_once().await.is_some()
+    }
+
+    /// Reads once from the network and feeds the session; false once closed.
+    async fn pump(&mut self) -> bool {
+        let Some(data) = self.read_once().await else {
             return false;
-        }
+        };
         self.session
             .handle_input(&data)
             .expect("the gateway sent something the client cannot decode");

@@ -19,6 +19,20 @@ async fn player(gateway: &Gateway) -> (TestClient, StreamId) {
     (client, stream)
 }
 
+/// A client playing a `seconds`-long recorded "clip" from its start, past its first keyframe.
+async fn playing_clip(gateway: &Gateway, seconds: u32) -> (TestClient, StreamId) {
+    gateway.add_recorded(
+        "vod",
+        "clip.flv",
+        &std::fs::read(test_flv(seconds)).unwrap(),
+    );
+    let (mut client, stream) = player(gateway).await;
+    client.session().play(stream, "clip", 0.0, -1.0, true);
+    client.flush().await;
+    client.wait_for("a keyframe", is_video_keyframe).await;
+    (client, stream)
+}
+
 fn is_video_keyframe(e: &ClientEvent) -> bool {
     matches!(e, ClientEvent::Media { kind: MediaKind::Video, payload, .. } if payload[0] >> 4 == 1 && payload[1] == 1)
 }
@@ -243,11 +257,7 @@ async fn seek_restarts_from_the_keyframe_before_the_target() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_stops_media_and_unpause_resumes_from_the_given_time() {
     let gateway = Gateway::start("");
-    gateway.add_recorded("vod", "clip.flv", &std::fs::read(test_flv(6)).unwrap());
-    let (mut client, stream) = player(&gateway).await;
-    client.session().play(stream, "clip", 0.0, -1.0, true);
-    client.flush().await;
-    client.wait_for("a keyframe", is_video_keyframe).await;
+    let (mut client, stream) = playing_clip(&gateway, 6).await;
     client
         .session()
         .stream_command(stream, "pause", vec![true.into(), 1200.0.into()]);
@@ -436,11 +446,7 @@ async fn play2_switch_takes_over_at_a_keyframe_and_impossible_transitions_fail()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receive_video_false_sends_audio_only_and_true_resumes_at_a_keyframe() {
     let gateway = Gateway::start("");
-    gateway.add_recorded("vod", "clip.flv", &std::fs::read(test_flv(6)).unwrap());
-    let (mut client, stream) = player(&gateway).await;
-    client.session().play(stream, "clip", 0.0, -1.0, true);
-    client.flush().await;
-    client.wait_for("a keyframe", is_video_keyframe).await;
+    let (mut client, stream) = playing_clip(&gateway, 6).await;
     client
         .session()
         .stream_command(stream, "receiveVideo", vec![false.into()]);
