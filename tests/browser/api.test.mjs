@@ -3,9 +3,11 @@
 // publisher, and appendBytes (data generation mode).
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { codes, launchBrowser, makeClip, openDemo, publish, sleep, startGateway, stopProcess, tempDir, waitForCode } from './harness.mjs';
+import { codes, launchBrowser, makeClip, openDemo, publish, sleep, startGateway, stopProcess, tempDir, waitForCode, waitForExit } from './harness.mjs';
 
 let gateway;
 let browser;
@@ -193,5 +195,72 @@ test('live: seek is refused by the server, pause and resume rejoin the live edge
   const behind = (Date.now() - publisher.startedAt) / 1000 - after.time;
   console.log(`after resume: ${behind.toFixed(2)} s behind the publisher, bufferLength ${after.bufferLength.toFixed(2)} s`);
   assert.ok(behind < 1.5, `${behind} s behind after resume`);
+  await page.close();
+});
+
+test('a new publisher with another picture size: the player re-initialises and keeps playing', async () => {
+  const dir = tempDir('resize');
+  const big = makeClip(dir, 4);
+  const small = join(dir, 'small.flv');
+  const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=880:sample_rate=48000', '-t', '6', '-c:v', 'libx264', '-profile:v', 'baseline', '-g', '25', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'flv', small]);
+  assert.equal(made.status, 0, String(made.stderr));
+
+  const page = await openDemo(browser, gateway, { name: 'resize' });
+  await page.click('#play');
+  await waitForCode(page, 'NetStream.Play.Start');
+  const first = publish(big, `${gateway.rtmp}/live/resize`);
+  processes.push(first);
+  await waitForCode(page, 'NetStream.Buffer.Full', 15000);
+  await page.waitForFunction(() => document.getElementById('video').videoWidth === 640, null, { timeout: 5000 });
+  await waitForExit(first, 15000);
+  await waitForCode(page, 'NetStream.Play.UnpublishNotify', 10000);
+
+  // The same name again, from a publisher whose timestamps restart at 0 with new codec settings.
+  await page.evaluate(() => {
+    window.demo.log.length = 0;
+  });
+  const second = publish(small, `${gateway.rtmp}/live/resize`);
+  processes.push(second);
+  await waitForCode(page, 'NetStream.Play.PublishNotify', 10000);
+  await page.waitForFunction(() => document.getElementById('video').videoWidth === 320, null, { timeout: 10000 });
+  const t1 = await page.evaluate(() => window.demo.ns.time);
+  await sleep(1500);
+  const state = await page.evaluate(() => ({ time: window.demo.ns.time, error: document.getElementById('video').error?.message ?? null, paused: document.getElementById('video').paused }));
+  assert.equal(state.error, null);
+  assert.equal(state.paused, false);
+  // ns.time follows the new publisher's clock (it restarted at 0).
+  assert.ok(state.time > t1 + 0.8 && state.time < 7, `ns.time ${t1} -> ${state.time}`);
+  assert.ok(!(await codes(page)).some((code) => code.includes('Invalid') || code.includes('NoSupported')));
+  await page.close();
+});
+
+test('receiveVideo(false) keeps the sound playing; receiveVideo(true) brings the picture back', async () => {
+  const publisher = publish(makeClip(tempDir('receive'), 20), `${gateway.rtmp}/live/toggle`);
+  processes.push(publisher);
+  await sleep(1000);
+  const page = await openDemo(browser, gateway, { name: 'toggle' });
+  await page.click('#play');
+  await waitForCode(page, 'NetStream.Buffer.Full');
+  await sleep(1000);
+  const progress = async () => {
+    const before = await page.evaluate(() => document.getElementById('video').currentTime);
+    await sleep(1500);
+    return page.evaluate((b) => {
+      const video = document.getElementById('video');
+      return { advanced: video.currentTime - b, error: video.error?.message ?? null, tracks: video.videoWidth };
+    }, before);
+  };
+  await page.evaluate(() => window.demo.ns.receiveVideo(false));
+  await sleep(1500);
+  const audioOnly = await progress();
+  assert.equal(audioOnly.error, null);
+  assert.ok(audioOnly.advanced > 1, `audio only: ${JSON.stringify(audioOnly)}`);
+  assert.equal(audioOnly.tracks, 0, 'a picture while receiveVideo(false)');
+
+  await page.evaluate(() => window.demo.ns.receiveVideo(true));
+  await page.waitForFunction(() => document.getElementById('video').videoWidth === 640, null, { timeout: 10000 });
+  const both = await progress();
+  assert.equal(both.error, null);
+  assert.ok(both.advanced > 1, `audio and video: ${JSON.stringify(both)}`);
   await page.close();
 });
