@@ -15,9 +15,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
 
-function run(command, args) {
+function run(command, args, env = {}) {
   console.log(`$ ${command} ${args.join(' ')}`);
-  execFileSync(command, args, { cwd: root, stdio: 'inherit' });
+  execFileSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
 }
 
 /** A tool from PATH, else from ~/.cargo/bin (where `cargo install` puts wasm-bindgen). */
@@ -34,7 +34,12 @@ function tool(name) {
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, 'wasm'), { recursive: true });
 
-run('cargo', ['build', '--profile', 'wasm-release', '--target', 'wasm32-unknown-unknown', '-p', 'rtmpws-wasm']);
+// The profile strips symbols, which also drops the target_features section wasm-bindgen reads
+// to know which wasm features it may use; keep it here and let wasm-opt strip afterwards.
+run('cargo', ['build', '--profile', 'wasm-release', '--target', 'wasm32-unknown-unknown', '-p', 'rtmpws-wasm'], {
+  CARGO_PROFILE_WASM_RELEASE_STRIP: 'false',
+  CARGO_PROFILE_WASM_RELEASE_DEBUG: 'false',
+});
 const built = join(targetDir, 'wasm32-unknown-unknown', 'wasm-release', 'rtmpws_wasm.wasm');
 run(tool('wasm-bindgen'), ['--target', 'web', '--out-dir', join(dist, 'wasm'), built]);
 
