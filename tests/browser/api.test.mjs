@@ -54,6 +54,30 @@ test('NetConnection.call of an unknown method: responder.status and netStatus Ca
   await page.close();
 });
 
+test('objectEncoding 3: commands travel in the AMF3 envelope and the server agrees', async () => {
+  const page = await openDemo(browser, gateway);
+  const result = await page.evaluate(async (url) => {
+    const { NetConnection, NetStream } = await import('/pkg/index.js');
+    const nc = new NetConnection();
+    nc.objectEncoding = 3;
+    const events = [];
+    nc.addEventListener('netStatus', (e) => events.push(e.info));
+    await new Promise((resolve) => {
+      nc.addEventListener('netStatus', resolve, { once: true });
+      nc.connect(url);
+    });
+    const ns = new NetStream(nc);
+    ns.addEventListener('netStatus', (e) => events.push(e.info));
+    ns.play('amf3');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    nc.close();
+    return { codes: events.map((e) => e.code), objectEncoding: events[0]?.objectEncoding };
+  }, `${gateway.ws}/live`);
+  assert.equal(result.objectEncoding, 3);
+  assert.deepEqual(result.codes.slice(0, 3), ['NetConnection.Connect.Success', 'NetStream.Play.Reset', 'NetStream.Play.Start']);
+  await page.close();
+});
+
 test('a browser publishes a canvas with WebCodecs; another browser page plays it', async (t) => {
   const publisherPage = await openDemo(browser, gateway, { name: 'canvas' });
   if (!(await publisherPage.evaluate(() => typeof VideoEncoder === 'function'))) {
