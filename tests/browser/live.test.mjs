@@ -125,6 +125,7 @@ test('plays a live stream published by ffmpeg, then reports its end', async () =
   const buffer = median(steady.map((s) => s.bufferLength));
   console.log(`play() -> first 'playing': ${firstPlayingMs.toFixed(0)} ms`);
   console.log(`steady live latency (median of ${steady.length} samples): end-to-end ${endToEnd.toFixed(3)} s (from ffmpeg start, upper bound), player ${player.toFixed(3)} s, bufferLength ${buffer.toFixed(3)} s`);
+  console.log(`  of which ffmpeg start-up + gateway + WebSocket (end-to-end minus player): ${(endToEnd - player).toFixed(3)} s`);
   console.log(`latency samples: ${steady.map((s) => s.endToEnd.toFixed(2)).join(' ')}`);
   console.log(`screenshot: ${screenshot}`);
   assert.ok(steady.length >= 5, `only ${steady.length} samples`);
