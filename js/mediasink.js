@@ -121,6 +121,10 @@ export class MediaSink {
 
   /** The stream ended (Play.Stop, Play.UnpublishNotify, Play.Complete). */
   end() {
+    if (this.ended) {
+      // Play.Complete then Play.Stop: one end, one Buffer.Flush.
+      return;
+    }
     this.ended = true;
     if (this.state === 'full' && this.ahead() > EMPTY_EPSILON) {
       this.callbacks.status('NetStream.Buffer.Flush');

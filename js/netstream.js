@@ -167,6 +167,13 @@ class StreamCore {
       case 'NetStream.Seek.Notify':
         this.restartSink();
         break;
+      case 'NetStream.Unpause.Notify':
+        // A recorded stream resumes from the keyframe before the playhead: start over, as
+        // for a seek (the wasm side started a new timeline in step).
+        if (!this.live) {
+          this.restartSink();
+        }
+        break;
       case 'NetStream.Play.Stop':
       case 'NetStream.Play.UnpublishNotify':
         this.sink?.end();

@@ -31,6 +31,8 @@ struct StreamState {
     pipeline: Option<Pipeline>,
     /// Audio, video and data payload bytes received (NetStream.bytesLoaded).
     bytes: f64,
+    /// The server said StreamIsRecorded: an unpause restarts from the playhead, like a seek.
+    recorded: bool,
 }
 
 /// One RTMP connection over a WebSocket (see the module docs for the run loop).
@@ -148,6 +150,7 @@ impl Connection {
     pub fn play(&mut self, stream_id: u32, name: &str, start: f64, len: f64, reset: bool) {
         let state = self.streams.entry(stream_id).or_default();
         state.name = name.to_owned();
+        state.recorded = false;
         if reset {
             if let Some(pipeline) = &mut state.pipeline {
                 pipeline.reset();
@@ -403,7 +406,12 @@ impl Connection {
                 }
                 data_event(stream_id.0, timestamp.0, values)
             }
-            ClientEvent::UserControl(event) => user_control_event(event),
+            ClientEvent::UserControl(event) => {
+                if let UserControl::StreamIsRecorded(id) = event {
+                    self.streams.entry(id.0).or_default().recorded = true;
+                }
+                user_control_event(event)
+            }
             ClientEvent::ServerCall {
                 stream_id,
                 name,
@@ -425,10 +433,18 @@ impl Connection {
         let Some(status) = info.get_str("code").and_then(Status::from_code) else {
             return;
         };
+        let recorded = self.streams.get(&stream_id).is_some_and(|s| s.recorded);
         let Some(pipeline) = self.pipeline(stream_id) else {
             return;
         };
         match status {
+            // A recorded stream resumes from the keyframe before the playhead, i.e. earlier
+            // than what is buffered: a new timeline, as for a seek. (Live streams rejoin the
+            // live edge later on the same timeline.)
+            Status::NetStreamUnpauseNotify if recorded => {
+                pipeline.drain_into(stream_id, out);
+                pipeline.reset();
+            }
             Status::NetStreamPlayReset | Status::NetStreamSeekNotify => {
                 // Whatever the old timeline still holds goes out first.
                 pipeline.drain_into(stream_id, out);
