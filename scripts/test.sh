@@ -18,6 +18,8 @@ step "build the gateway"
 cargo build -p rtmpws-gateway
 step "Rust tests"
 cargo test --workspace
+step "benchmark smoke"
+cargo run -q -p rtmpws-bench --bin rtmpws-loadgen -- --smoke --gateway target/debug/rtmpws-gateway
 if [ -f package.json ]; then
   step "browser client"
   npm run --silent build

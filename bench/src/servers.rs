@@ -1,0 +1,227 @@
+//! The servers under test, each started fresh for every measurement (so that memory freed by an
+//! earlier run cannot hide the cost of the next) and stopped by PID.
+
+use std::fs;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::sys;
+
+pub type Error = Box<dyn std::error::Error>;
+
+/// Which server a measurement is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Rtmpws,
+    Nginx,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Rtmpws => "rtmpws",
+            Kind::Nginx => "nginx-rtmp",
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; the server binds it right after).
+pub fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A running server.
+pub struct Server {
+    pub kind: Kind,
+    child: Option<Child>,
+    /// The processes whose CPU and memory are counted: the gateway, or nginx's master and its
+    /// worker.
+    pids: Vec<u32>,
+    pub rtmp: SocketAddr,
+    /// The gateway's HTTP (WebSocket) address.
+    pub http: Option<SocketAddr>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `rtmpws-gateway` with a TOML config in `dir`.
+    pub fn gateway(binary: &Path, dir: &Path) -> Result<Server, Error> {
+        let rtmp: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        let http: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        for sub in ["media", "www", "dist"] {
+            fs::create_dir_all(dir.join(sub))?;
+        }
+        let config = dir.join("gateway.toml");
+        fs::write(
+            &config,
+            format!(
+                "rtmp_addr = \"{rtmp}\"\nhttp_addr = \"{http}\"\nmedia_dir = \"{media}\"\n\
+                 www_dir = \"{www}\"\npackage_dir = \"{dist}\"\nmax_connections = 20000\n",
+                media = dir.join("media").display(),
+                www = dir.join("www").display(),
+                dist = dir.join("dist").display(),
+            ),
+        )?;
+        let log = dir.join("gateway.log");
+        let child = Command::new(binary)
+            .arg("--config")
+            .arg(&config)
+            // Per-connection info lines would cost the gateway CPU that nginx (logging errors
+            // only) does not spend.
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log)?)
+            .spawn()?;
+        let pid = child.id();
+        let mut server = Server {
+            kind: Kind::Rtmpws,
+            child: Some(child),
+            pids: vec![pid],
+            rtmp,
+            http: Some(http),
+            log,
+        };
+        server.wait_listening(&[rtmp, http])?;
+        Ok(server)
+    }
+
+    /// Starts nginx with the RTMP module and one worker, with its own config, pid file and
+    /// logs in `dir`.
+    pub fn nginx(dir: &Path) -> Result<Server, Error> {
+        let module = Path::new("/usr/lib/nginx/modules/ngx_rtmp_module.so");
+        if !module.exists() {
+            return Err("nginx-rtmp is missing: apt-get install -y nginx libnginx-mod-rtmp".into());
+        }
+        fs::create_dir_all(dir.join("logs"))?;
+        let rtmp: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+        let config = dir.join("nginx.conf");
+        fs::write(
+            &config,
+            format!(
+                "load_module {module};\n\
+                 daemon off;\n\
+                 master_process on;\n\
+                 worker_processes 1;\n\
+                 worker_rlimit_nofile 20000;\n\
+                 pid {dir}/nginx.pid;\n\
+                 error_log {dir}/logs/error.log warn;\n\
+                 events {{ worker_connections 20000; }}\n\
+                 rtmp {{\n\
+                 \x20 server {{\n\
+                 \x20   listen {rtmp};\n\
+                 \x20   chunk_size 4096;\n\
+                 \x20   application live {{ live on; }}\n\
+                 \x20 }}\n\
+                 }}\n",
+                module = module.display(),
+                dir = dir.display(),
+            ),
+        )?;
+        let log = dir.join("logs/error.log");
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-e")
+            .arg(&log)
+            .arg("-c")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start nginx: {e}"))?;
+        let pid = child.id();
+        let mut server = Server {
+            kind: Kind::Nginx,
+            child: Some(child),
+            pids: vec![pid],
+            rtmp,
+            http: None,
+            log,
+        };
+        server.wait_listening(&[rtmp])?;
+        // The worker does the work; the master is counted too (it only waits).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let workers = sys::children(pid);
+            if !workers.is_empty() {
+                server.pids.extend(workers);
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err("nginx started no worker".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    fn wait_listening(&mut self, addrs: &[SocketAddr]) -> Result<(), Error> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for addr in addrs {
+            while std::net::TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_err() {
+                let exited = self
+                    .child
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+                if exited || Instant::now() > deadline {
+                    let log = fs::read_to_string(&self.log).unwrap_or_default();
+                    return Err(format!("{} did not start:\n{log}", self.kind.name()).into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// CPU time of the server's processes, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        self.pids
+            .iter()
+            .filter_map(|&pid| sys::cpu_ticks(pid).ok())
+            .sum()
+    }
+
+    /// Resident memory of the server's processes, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.pids
+            .iter()
+            .filter_map(|&pid| sys::rss_kib(pid).ok())
+            .sum()
+    }
+
+    /// The server's log so far (for error reports).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server: SIGTERM, then SIGKILL if it has not exited within 5 s.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        sys::signal(child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        // nginx's worker goes with its master; kill it by PID if it did not.
+        for &pid in &self.pids[1..] {
+            sys::signal(pid, libc::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
