@@ -3,7 +3,7 @@
 // stopped by its PID.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,8 +16,21 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const artifacts = join(root, 'target', 'browser-tests');
 mkdirSync(artifacts, { recursive: true });
 
+const tempDirs = [];
+process.on('exit', () => {
+  // Clips, gateway configs and browser profiles; RTMPWS_KEEP_TEMP=1 keeps them for a look.
+  if (!process.env.RTMPWS_KEEP_TEMP) {
+    for (const dir of tempDirs) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+/** A fresh temp folder, removed when the test process exits. */
 export function tempDir(prefix) {
-  return mkdtempSync(join(tmpdir(), `rtmpws-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `rtmpws-browser-${prefix}-`));
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** A free 127.0.0.1 port: bind port 0, read it, release it. */
