@@ -34,12 +34,9 @@ function tool(name) {
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(join(dist, 'wasm'), { recursive: true });
 
-// The profile strips symbols, which also drops the target_features section wasm-bindgen reads
-// to know which wasm features it may use; keep it here and let wasm-opt strip afterwards.
-run('cargo', ['build', '--profile', 'wasm-release', '--target', 'wasm32-unknown-unknown', '-p', 'rtmpws-wasm'], {
-  CARGO_PROFILE_WASM_RELEASE_STRIP: 'false',
-  CARGO_PROFILE_WASM_RELEASE_DEBUG: 'false',
-});
+// The wasm-release profile does not strip: wasm-bindgen reads the target_features section to
+// know which wasm features it may use; wasm-opt strips afterwards.
+run('cargo', ['build', '--profile', 'wasm-release', '--target', 'wasm32-unknown-unknown', '-p', 'rtmpws-wasm']);
 const built = join(targetDir, 'wasm32-unknown-unknown', 'wasm-release', 'rtmpws_wasm.wasm');
 run(tool('wasm-bindgen'), ['--target', 'web', '--out-dir', join(dist, 'wasm'), built]);
 

@@ -15,8 +15,7 @@ use crate::chunk::DecoderLimits;
 use crate::handshake::{Handshake, Progress};
 use crate::link::{Link, LinkError};
 use crate::message::{Command, Envelope, Message, UserControl};
-use crate::server::MediaKind;
-use crate::types::{StreamId, Timestamp};
+use crate::types::{MediaKind, StreamId, Timestamp};
 
 /// Settings of a client session.
 #[derive(Debug, Clone)]

@@ -25,4 +25,4 @@ pub mod status;
 pub mod types;
 
 pub use link::LinkError;
-pub use types::{ChunkStreamId, MessageType, StreamId, Timestamp};
+pub use types::{ChunkStreamId, MediaKind, MessageType, StreamId, Timestamp};

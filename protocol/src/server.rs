@@ -19,7 +19,7 @@ use crate::handshake::{Handshake, Progress};
 use crate::link::{Link, LinkError};
 use crate::message::{BandwidthLimit, Command, Envelope, Message, UserControl};
 use crate::status::{Info, Status};
-use crate::types::{StreamId, Timestamp};
+use crate::types::{MediaKind, StreamId, Timestamp};
 
 /// Settings of a server session.
 #[derive(Debug, Clone)]
@@ -98,13 +98,6 @@ pub struct PlayRequest {
     pub len: f64,
     /// Flush the playlist (true) or queue after the current item (false).
     pub reset: bool,
-}
-
-/// Audio, video or data: the three things a publisher sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaKind {
-    Audio,
-    Video,
 }
 
 /// What the session needs the application to know or decide.

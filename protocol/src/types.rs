@@ -82,3 +82,10 @@ impl MessageType {
     pub const COMMAND_AMF0: MessageType = MessageType(20);
     pub const AGGREGATE: MessageType = MessageType(22);
 }
+
+/// Audio or video: the two kinds of media message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}

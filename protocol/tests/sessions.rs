@@ -6,11 +6,9 @@ use rtmpws_protocol::amf::{amf0, Value};
 use rtmpws_protocol::chunk::{ChunkDecoder, ChunkEncoder, DecoderLimits, MessageHeader};
 use rtmpws_protocol::client::{ClientConfig, ClientEvent, ClientSession};
 use rtmpws_protocol::message::{Message, UserControl};
-use rtmpws_protocol::server::{
-    MediaKind, PlayRequest, PublishMode, ServerConfig, ServerEvent, ServerSession,
-};
+use rtmpws_protocol::server::{PlayRequest, PublishMode, ServerConfig, ServerEvent, ServerSession};
 use rtmpws_protocol::status::Status;
-use rtmpws_protocol::{ChunkStreamId, MessageType, StreamId, Timestamp};
+use rtmpws_protocol::{ChunkStreamId, MediaKind, MessageType, StreamId, Timestamp};
 
 /// A client and a server joined by memory.
 struct Pair {

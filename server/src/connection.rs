@@ -13,10 +13,10 @@ use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::chunk::DecoderLimits;
 use rtmpws_protocol::message::{Message, UserControl};
 use rtmpws_protocol::server::{
-    ConnectRequest, MediaKind, PlayRequest, PublishMode, ServerConfig, ServerEvent, ServerSession,
+    ConnectRequest, PlayRequest, PublishMode, ServerConfig, ServerEvent, ServerSession,
 };
 use rtmpws_protocol::status::{Info, Status};
-use rtmpws_protocol::{StreamId, Timestamp};
+use rtmpws_protocol::{MediaKind, StreamId, Timestamp};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::chunk::SharedChunks;
-use rtmpws_protocol::server::MediaKind;
+use rtmpws_protocol::MediaKind;
 use rtmpws_protocol::{ChunkStreamId, MessageType, Timestamp};
 use tokio::sync::broadcast;
 

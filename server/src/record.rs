@@ -19,7 +19,8 @@ use rtmpws_media::flv::{
     write_file_header, write_tag, FlvItem, FlvReader, TagKind, TAG_HEADER_SIZE,
 };
 use rtmpws_protocol::amf::{amf0, Value};
-use rtmpws_protocol::server::{MediaKind, PublishMode};
+use rtmpws_protocol::server::PublishMode;
+use rtmpws_protocol::MediaKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 

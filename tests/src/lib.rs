@@ -555,9 +555,9 @@ impl TestClient {
 }
 
 /// The audio and video tags of an FLV file, in order: `(kind, timestamp, body)`.
-pub fn flv_tags(path: &Path) -> Vec<(rtmpws_protocol::server::MediaKind, u32, Bytes)> {
+pub fn flv_tags(path: &Path) -> Vec<(rtmpws_protocol::MediaKind, u32, Bytes)> {
     use rtmpws_media::flv::{FlvItem, FlvReader, TagKind};
-    use rtmpws_protocol::server::MediaKind;
+    use rtmpws_protocol::MediaKind;
     let mut reader = FlvReader::new();
     reader.push(&std::fs::read(path).unwrap());
     let mut tags = Vec::new();
@@ -648,15 +648,13 @@ pub fn describe(event: &ClientEvent) -> String {
             ..
         } => {
             let header = match (kind, payload.first(), payload.get(1)) {
-                (rtmpws_protocol::server::MediaKind::Audio, Some(b), Some(0)) if b >> 4 == 10 => {
+                (rtmpws_protocol::MediaKind::Audio, Some(b), Some(0)) if b >> 4 == 10 => {
                     " AAC sequence header"
                 }
-                (rtmpws_protocol::server::MediaKind::Video, Some(b), Some(0)) if b & 0x0F == 7 => {
+                (rtmpws_protocol::MediaKind::Video, Some(b), Some(0)) if b & 0x0F == 7 => {
                     " AVC sequence header"
                 }
-                (rtmpws_protocol::server::MediaKind::Video, Some(b), _) if b >> 4 == 1 => {
-                    " keyframe"
-                }
+                (rtmpws_protocol::MediaKind::Video, Some(b), _) if b >> 4 == 1 => " keyframe",
                 _ => "",
             };
             format!("{kind:?}{header} @{}", timestamp.0)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::client::ClientEvent;
 use rtmpws_protocol::message::UserControl;
-use rtmpws_protocol::server::MediaKind;
+use rtmpws_protocol::MediaKind;
 use rtmpws_tests::{describe, summarize, test_flv, Ffmpeg, Gateway, TestClient};
 
 /// Waits until the gateway's log shows a publisher on `name`.

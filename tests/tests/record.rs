@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtmpws_protocol::client::ClientEvent;
-use rtmpws_protocol::server::MediaKind;
+use rtmpws_protocol::MediaKind;
 use rtmpws_protocol::{StreamId, Timestamp};
 use rtmpws_tests::{describe, flv_tags, probe, test_flv, Ffmpeg, Gateway, TempDir, TestClient};
 

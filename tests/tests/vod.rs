@@ -8,7 +8,7 @@ use rtmpws_media::flv::{write_file_header, write_tag, TagKind};
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::client::ClientEvent;
 use rtmpws_protocol::message::UserControl;
-use rtmpws_protocol::server::MediaKind;
+use rtmpws_protocol::MediaKind;
 use rtmpws_protocol::StreamId;
 use rtmpws_tests::{describe, summarize, test_flv, test_flv_sized, Gateway, TempDir, TestClient};
 

@@ -14,8 +14,8 @@ use js_sys::{Array, Uint8Array};
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::client::{ClientConfig, ClientEvent, ClientSession};
 use rtmpws_protocol::message::UserControl;
-use rtmpws_protocol::server::MediaKind;
 use rtmpws_protocol::status::Status;
+use rtmpws_protocol::MediaKind;
 use rtmpws_protocol::{StreamId, Timestamp};
 use wasm_bindgen::prelude::*;
 

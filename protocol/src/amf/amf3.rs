@@ -288,7 +288,9 @@ impl<'a> Decoder<'a, '_> {
             let key_at = r.pos();
             let key = match self.value(r, depth + 1)? {
                 Value::String(s) => s,
-                Value::Number(n) => n.to_string(),
+                // Whole numbers only: formatting arbitrary floats would pull float printing
+                // (~15 KB) into the browser client for a key type nobody sends.
+                Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => (n as i64).to_string(),
                 Value::Boolean(b) => b.to_string(),
                 Value::Null => "null".to_owned(),
                 Value::Undefined => "undefined".to_owned(),

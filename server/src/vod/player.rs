@@ -18,8 +18,8 @@ use rtmpws_media::flv::{
 };
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::message::UserControl;
-use rtmpws_protocol::server::MediaKind;
 use rtmpws_protocol::status::{Info, Status};
+use rtmpws_protocol::MediaKind;
 use rtmpws_protocol::{StreamId, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
