@@ -618,13 +618,12 @@ impl Player {
                 // The new stream takes over at its first keyframe after what was already sent.
                 let Some(keyframe) = index.keyframe_at_or_after(current.last_ts.saturating_add(1))
                 else {
+                    let why = format!(
+                        "play2 switch to {}: it has no keyframe after {} ms",
+                        item.name, current.last_ts
+                    );
                     self.current = Some(current);
-                    return self
-                        .status(failed(format!(
-                            "play2 switch to {}: no keyframe after {} ms",
-                            item.name, 0
-                        )))
-                        .await;
+                    return self.status(failed(why)).await;
                 };
                 let mut next = match self.reader_at(item.clone(), path, index, keyframe).await {
                     Ok(next) => next,
