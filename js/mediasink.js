@@ -163,15 +163,19 @@ export class MediaSink {
         this.enterTimeline(item.event);
         // Segments that queued up while the buffer was busy go in one append.
         let data = item.event.data;
-        const more = [];
+        const merged = [item.event];
         while (this.queue[0]?.kind === 'media' && this.queue[0].event.timeline === item.event.timeline) {
-          more.push(this.queue.shift().event.data);
+          merged.push(this.queue.shift().event);
         }
-        if (more.length > 0) {
-          data = concat([data, ...more]);
+        if (merged.length > 1) {
+          data = concat(merged.map((event) => event.data));
         }
         try {
           this.buffer.appendBuffer(data);
+          // appendBuffer has copied the bytes: the remuxer's event arena may reuse them.
+          for (const event of merged) {
+            event.release?.();
+          }
         } catch (error) {
           if (error?.name === 'QuotaExceededError') {
             // Free what is behind the playhead and try again; drop the data if nothing can go.

@@ -166,6 +166,20 @@ impl FlvReader {
         }
     }
 
+    /// [`push`](Self::push) for input the caller owns: with nothing buffered (a whole number
+    /// of tags per push, as WebSocket messages usually carry), the bytes are adopted without a
+    /// copy and the tags come out as slices of them.
+    pub fn push_vec(&mut self, bytes: Vec<u8>) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.buf.is_empty() {
+            self.buf = BytesMut::from(Bytes::from(bytes));
+        } else {
+            self.buf.extend_from_slice(&bytes);
+        }
+    }
+
     /// Total bytes consumed into items so far: the offset of the next unread byte.
     pub fn offset(&self) -> u64 {
         self.offset

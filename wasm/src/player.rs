@@ -4,7 +4,8 @@
 //! stream so media never crosses into JS before it is a segment. [`Player`] exposes the same
 //! pipeline on its own, for `NetStream.appendBytes` (FLV bytes from anywhere) and for tests.
 
-use js_sys::{Array, Uint8Array};
+use bytes::Bytes;
+use js_sys::Array;
 use rtmpws_media::flv::{FlvItem, FlvReader, TagKind};
 use rtmpws_media::{RemuxConfig, RemuxError, RemuxOutput, Remuxer};
 use rtmpws_protocol::amf::{self, DecodeLimits, Value};
@@ -100,12 +101,13 @@ impl Pipeline {
         }
     }
 
-    /// Feeds one FLV audio or video tag body. A rejected tag becomes (at most) one error event.
+    /// Feeds one FLV audio or video tag body (shared, not copied, until its fragment is
+    /// written). A rejected tag becomes (at most) one error event.
     pub fn push(
         &mut self,
         track: Track,
         timestamp: u32,
-        body: &[u8],
+        body: &Bytes,
         errors: &mut Vec<RemuxError>,
     ) {
         let last = match track {
@@ -124,8 +126,8 @@ impl Pipeline {
         *last = Some(timestamp);
         self.newest = Some(self.newest.map_or(timestamp, |n| n.max(timestamp)));
         let result = match track {
-            Track::Audio => self.remuxer.push_audio(timestamp, body),
-            Track::Video => self.remuxer.push_video(timestamp, body),
+            Track::Audio => self.remuxer.push_audio_bytes(timestamp, body.clone()),
+            Track::Video => self.remuxer.push_video_bytes(timestamp, body.clone()),
         };
         self.dirty = true;
         if let Err(e) = result {
@@ -248,8 +250,38 @@ pub enum Segment {
     },
 }
 
+#[wasm_bindgen(module = "/src/events.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = mediaEvent)]
+    #[allow(clippy::too_many_arguments)]
+    fn media_event(
+        stream_id: u32,
+        timeline: u32,
+        head: &[u8],
+        body: &[u8],
+        start_ms: f64,
+        end_ms: f64,
+        base_ms: f64,
+        keyframe: bool,
+        newest_ms: f64,
+    ) -> JsValue;
+    #[wasm_bindgen(js_name = initEvent)]
+    #[allow(clippy::too_many_arguments)]
+    fn init_event(
+        stream_id: u32,
+        timeline: u32,
+        mime: &str,
+        data: &[u8],
+        has_audio: bool,
+        has_video: bool,
+        width: u32,
+        height: u32,
+    ) -> JsValue;
+}
+
 impl Segment {
-    /// `{type: 'init', ...}` or `{type: 'media', ...}` with the bytes as a Uint8Array.
+    /// `{type: 'init', ...}` or `{type: 'media', ...}` with the bytes copied into a Uint8Array
+    /// (built by `events.js` in one call).
     pub fn into_event(self, stream_id: u32) -> JsValue {
         match self {
             Segment::Init {
@@ -260,17 +292,9 @@ impl Segment {
                 has_video,
                 width,
                 height,
-            } => object(&[
-                ("type", "init".into()),
-                ("streamId", stream_id.into()),
-                ("timeline", timeline.into()),
-                ("mime", mime.into()),
-                ("data", Uint8Array::from(data.as_slice()).into()),
-                ("hasAudio", has_audio.into()),
-                ("hasVideo", has_video.into()),
-                ("width", width.into()),
-                ("height", height.into()),
-            ]),
+            } => init_event(
+                stream_id, timeline, &mime, &data, has_audio, has_video, width, height,
+            ),
             Segment::Media {
                 timeline,
                 data,
@@ -279,20 +303,17 @@ impl Segment {
                 base_ms,
                 keyframe,
                 newest_ms,
-            } => object(&[
-                ("type", "media".into()),
-                ("streamId", stream_id.into()),
-                ("timeline", timeline.into()),
-                ("data", Uint8Array::from(data.as_slice()).into()),
-                ("startMs", start_ms.into()),
-                ("endMs", end_ms.into()),
-                ("baseMs", base_ms.into()),
-                ("keyframe", keyframe.into()),
-                (
-                    "newestMs",
-                    newest_ms.map_or(JsValue::UNDEFINED, |n| f64::from(n).into()),
-                ),
-            ]),
+            } => media_event(
+                stream_id,
+                timeline,
+                &data,
+                &[],
+                start_ms,
+                end_ms,
+                base_ms,
+                keyframe,
+                newest_ms.map_or(-1.0, f64::from),
+            ),
         }
     }
 }
@@ -353,24 +374,24 @@ impl Player {
 
     /// One FLV video tag body.
     #[wasm_bindgen(js_name = pushVideo)]
-    pub fn push_video(&mut self, timestamp: u32, body: &[u8]) {
-        self.push(Track::Video, timestamp, body);
+    pub fn push_video(&mut self, timestamp: u32, body: Vec<u8>) {
+        self.push(Track::Video, timestamp, &Bytes::from(body));
     }
 
     /// One FLV audio tag body.
     #[wasm_bindgen(js_name = pushAudio)]
-    pub fn push_audio(&mut self, timestamp: u32, body: &[u8]) {
-        self.push(Track::Audio, timestamp, body);
+    pub fn push_audio(&mut self, timestamp: u32, body: Vec<u8>) {
+        self.push(Track::Audio, timestamp, &Bytes::from(body));
     }
 
     /// Bytes of an FLV file (header first), in pieces of any size. Script tags become `data`
     /// events (onMetaData, onCuePoint); a broken container becomes one FileStructureInvalid.
     #[wasm_bindgen(js_name = pushFlv)]
-    pub fn push_flv(&mut self, bytes: &[u8]) {
+    pub fn push_flv(&mut self, bytes: Vec<u8>) {
         if self.flv_failed {
             return;
         }
-        self.flv.push(bytes);
+        self.flv.push_vec(bytes);
         loop {
             match self.flv.next_item() {
                 Ok(None) => break,
@@ -454,7 +475,7 @@ impl Player {
 }
 
 impl Player {
-    fn push(&mut self, track: Track, timestamp: u32, body: &[u8]) {
+    fn push(&mut self, track: Track, timestamp: u32, body: &Bytes) {
         let mut errors = Vec::new();
         self.pipeline.push(track, timestamp, body, &mut errors);
         for e in errors {
@@ -472,7 +493,7 @@ mod tests {
     const AVC_HEADER: &str = "17000000000164000affe100186764000aacd9447b0110000003001000000303c0f122596001000668ebe3cb22c0fdf8f800";
     const AAC_HEADER: &str = "af00120856e500";
 
-    fn hex(s: &str) -> Vec<u8> {
+    fn hex(s: &str) -> Bytes {
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or(0))
@@ -480,8 +501,8 @@ mod tests {
     }
 
     /// A video tag body with one (structurally valid) NALU.
-    fn frame(key: bool) -> Vec<u8> {
-        vec![
+    fn frame(key: bool) -> Bytes {
+        Bytes::from(vec![
             if key { 0x17 } else { 0x27 },
             1,
             0,
@@ -493,11 +514,11 @@ mod tests {
             2,
             0x65,
             0x88,
-        ]
+        ])
     }
 
-    fn aac_frame() -> Vec<u8> {
-        vec![0xaf, 1, 0x21, 0x10, 0x04]
+    fn aac_frame() -> Bytes {
+        Bytes::from_static(&[0xaf, 1, 0x21, 0x10, 0x04])
     }
 
     fn feed(pipeline: &mut Pipeline, from_ms: u32, count: u32) -> Vec<RemuxError> {
@@ -563,6 +584,7 @@ mod tests {
         let garbage = [
             0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe1, 0x00, 0x40, 0xde,
         ];
+        let garbage = Bytes::copy_from_slice(&garbage);
         for _ in 0..5 {
             pipeline.push(Track::Video, 0, &garbage, &mut errors);
         }
@@ -581,7 +603,8 @@ mod tests {
         let mut errors = Vec::new();
         // MP3 audio (sound format 2), the only track.
         for i in 0..3 {
-            pipeline.push(Track::Audio, i * 26, &[0x2f, 0xff, 0xfb, 0x90], &mut errors);
+            let mp3 = Bytes::from_static(&[0x2f, 0xff, 0xfb, 0x90]);
+            pipeline.push(Track::Audio, i * 26, &mp3, &mut errors);
         }
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].is_unsupported_codec());
@@ -650,7 +673,7 @@ mod tests {
         let mut seed = 0x2545_f491_u32;
         for i in 0..2000u32 {
             let len = (seed % 40) as usize;
-            let body: Vec<u8> = (0..len)
+            let body: Bytes = (0..len)
                 .map(|_| {
                     seed ^= seed << 13;
                     seed ^= seed >> 17;

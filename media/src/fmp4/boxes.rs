@@ -336,13 +336,14 @@ pub(crate) struct RunSample {
     pub composition_offset: i32,
 }
 
-/// One track's part of a fragment: samples and their data, contiguous in decode order.
+/// One track's part of a fragment: its samples, whose `data_len` payload bytes the caller
+/// appends after the mdat header, contiguous in decode order.
 pub(crate) struct TrackRun<'a> {
     pub track_id: u32,
     pub is_video: bool,
     pub base_decode_time: u64,
     pub samples: &'a [RunSample],
-    pub data: &'a [u8],
+    pub data_len: usize,
 }
 
 const MFHD_SIZE: usize = 16;
@@ -360,11 +361,13 @@ fn traf_size(run: &TrackRun<'_>) -> usize {
     8 + tfhd + TFDT_SIZE + TRUN_HEADER_SIZE + per_sample * run.samples.len()
 }
 
-/// moof + mdat for the given runs (empty runs are skipped), in one exactly sized allocation.
+/// moof + the mdat header for the given runs (empty runs are skipped), in an allocation
+/// sized exactly for the payloads the caller appends next: each present run's `data_len`
+/// bytes, in order.
 pub(crate) fn write_fragment(sequence: u32, runs: &[TrackRun<'_>]) -> Vec<u8> {
     let runs_present = || runs.iter().filter(|r| !r.samples.is_empty());
     let moof_size = 8 + MFHD_SIZE + runs_present().map(traf_size).sum::<usize>();
-    let data_size: usize = runs_present().map(|r| r.data.len()).sum();
+    let data_size: usize = runs_present().map(|r| r.data_len).sum();
     let mut out = Vec::with_capacity(moof_size + 8 + data_size);
 
     let moof = begin(&mut out, b"moof");
@@ -417,7 +420,7 @@ pub(crate) fn write_fragment(sequence: u32, runs: &[TrackRun<'_>]) -> Vec<u8> {
         }
         end(&mut out, trun);
         end(&mut out, traf);
-        data_in_mdat += run.data.len();
+        data_in_mdat += run.data_len;
     }
     end(&mut out, moof);
 
@@ -427,11 +430,8 @@ pub(crate) fn write_fragment(sequence: u32, runs: &[TrackRun<'_>]) -> Vec<u8> {
         patch_u32(&mut out, *field, value);
     }
 
-    let mdat = begin(&mut out, b"mdat");
-    for run in runs_present() {
-        out.extend_from_slice(run.data);
-    }
-    end(&mut out, mdat);
+    u32(&mut out, u32::try_from(8 + data_size).unwrap_or(u32::MAX));
+    out.extend_from_slice(b"mdat");
     out
 }
 
@@ -533,7 +533,7 @@ mod tests {
             sync: true,
             composition_offset: 0,
         }];
-        let frag = write_fragment(
+        let mut frag = write_fragment(
             7,
             &[
                 TrackRun {
@@ -541,17 +541,18 @@ mod tests {
                     is_video: true,
                     base_decode_time: 1000,
                     samples: &video,
-                    data: &[1, 1, 1, 2, 2],
+                    data_len: 5,
                 },
                 TrackRun {
                     track_id: 2,
                     is_video: false,
                     base_decode_time: 44100,
                     samples: &audio,
-                    data: &[9, 9, 9, 9],
+                    data_len: 4,
                 },
             ],
         );
+        frag.extend_from_slice(&[1, 1, 1, 2, 2, 9, 9, 9, 9]);
         assert_eq!(frag.len(), frag.capacity());
         let mut boxes = Vec::new();
         walk(&frag, "", &mut boxes);

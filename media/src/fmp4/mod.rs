@@ -38,6 +38,7 @@ mod boxes;
 use std::collections::VecDeque;
 use std::fmt;
 
+use bytes::Bytes;
 use thiserror::Error;
 
 use crate::aac::{AacError, AudioSpecificConfig};
@@ -202,7 +203,7 @@ struct AudioConfig {
     codec: String,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Sample {
     /// FLV timestamp, ms.
     ts: u32,
@@ -211,6 +212,8 @@ struct Sample {
     size: u32,
     composition_offset: i32,
     sync: bool,
+    /// The payload, shared with the tag it came from (no copy until the fragment is written).
+    data: Bytes,
 }
 
 /// What one track contributes to the fragment being built.
@@ -237,8 +240,8 @@ struct Track {
     first_ts: Option<u32>,
     last_ts: u32,
     samples: Vec<Sample>,
-    /// Sample payloads back to back, in `samples` order; becomes the track's part of mdat.
-    data: Vec<u8>,
+    /// Payload bytes of `samples`, the track's part of the next mdats.
+    bytes: usize,
     assigned: usize,
     /// Decode time where the last emitted sample ended.
     next_decode: Option<u64>,
@@ -262,23 +265,31 @@ impl Track {
 
     fn clear_queue(&mut self) {
         self.samples.clear();
-        self.data.clear();
+        self.bytes = 0;
         self.assigned = 0;
     }
 
     fn queued_bytes(&self) -> usize {
-        self.data.len() + self.samples.len() * std::mem::size_of::<Sample>()
+        self.bytes + self.samples.len() * std::mem::size_of::<Sample>()
     }
 
-    fn push(&mut self, ts: u32, composition_offset: i32, sync: bool, payload: &[u8]) {
+    fn push(&mut self, ts: u32, composition_offset: i32, sync: bool, payload: Bytes) {
+        self.bytes += payload.len();
         self.samples.push(Sample {
             ts,
             dts: 0,
             size: u32::try_from(payload.len()).unwrap_or(u32::MAX),
             composition_offset,
             sync,
+            data: payload,
         });
-        self.data.extend_from_slice(payload);
+    }
+
+    /// Appends the payloads of the next `count` samples (a plan's) to `out`.
+    fn write_payloads(&self, count: usize, out: &mut Vec<u8>) {
+        for s in self.samples.iter().take(count) {
+            out.extend_from_slice(&s.data);
+        }
     }
 
     /// Chooses the samples for the next fragment and fills `run` with their durations.
@@ -350,7 +361,7 @@ impl Track {
         self.next_decode = Some(plan.end);
         self.last_duration = plan.last_duration;
         self.samples.drain(..plan.count.min(self.samples.len()));
-        self.data.drain(..plan.bytes.min(self.data.len()));
+        self.bytes = self.bytes.saturating_sub(plan.bytes);
         self.assigned = self.assigned.saturating_sub(plan.count);
     }
 
@@ -428,13 +439,19 @@ impl Remuxer {
 
     /// Feeds one video tag body (an RTMP video message payload).
     pub fn push_video(&mut self, timestamp_ms: u32, body: &[u8]) -> Result<(), RemuxError> {
-        let info = flv::parse_video_tag(body).map_err(RemuxError::VideoTag)?;
+        self.push_video_bytes(timestamp_ms, Bytes::copy_from_slice(body))
+    }
+
+    /// [`Remuxer::push_video`] for a body the caller already holds as `Bytes`: the frame is
+    /// queued without copying until its fragment is written.
+    pub fn push_video_bytes(&mut self, timestamp_ms: u32, body: Bytes) -> Result<(), RemuxError> {
+        let info = flv::parse_video_tag(&body).map_err(RemuxError::VideoTag)?;
         if info.codec != VideoCodec::Avc {
             return self.unsupported(Codec::Video(info.codec), timestamp_ms);
         }
-        let payload = body.get(info.payload_offset..).unwrap_or_default();
+        let payload = body.slice(info.payload_offset.min(body.len())..);
         match info.avc_packet_type {
-            Some(AvcPacketType::SequenceHeader) => self.video_sequence_header(payload),
+            Some(AvcPacketType::SequenceHeader) => self.video_sequence_header(&payload),
             Some(AvcPacketType::Nalu) => self.video_frame(timestamp_ms, &info, payload),
             // Command frames and end of sequence carry no picture.
             Some(AvcPacketType::EndOfSequence) | None => Ok(()),
@@ -443,13 +460,18 @@ impl Remuxer {
 
     /// Feeds one audio tag body (an RTMP audio message payload).
     pub fn push_audio(&mut self, timestamp_ms: u32, body: &[u8]) -> Result<(), RemuxError> {
-        let info = flv::parse_audio_tag(body).map_err(RemuxError::AudioTag)?;
+        self.push_audio_bytes(timestamp_ms, Bytes::copy_from_slice(body))
+    }
+
+    /// [`Remuxer::push_audio`] without copying the frame until its fragment is written.
+    pub fn push_audio_bytes(&mut self, timestamp_ms: u32, body: Bytes) -> Result<(), RemuxError> {
+        let info = flv::parse_audio_tag(&body).map_err(RemuxError::AudioTag)?;
         if info.codec != AudioCodec::Aac {
             return self.unsupported(Codec::Audio(info.codec), timestamp_ms);
         }
-        let payload = body.get(info.payload_offset..).unwrap_or_default();
+        let payload = body.slice(info.payload_offset.min(body.len())..);
         match info.aac_packet_type {
-            Some(AacPacketType::SequenceHeader) => self.audio_sequence_header(payload),
+            Some(AacPacketType::SequenceHeader) => self.audio_sequence_header(&payload),
             Some(AacPacketType::Raw) => self.audio_frame(timestamp_ms, payload),
             None => Ok(()),
         }
@@ -611,7 +633,7 @@ impl Remuxer {
         &mut self,
         timestamp_ms: u32,
         info: &VideoTagInfo,
-        payload: &[u8],
+        payload: Bytes,
     ) -> Result<(), RemuxError> {
         self.video.note(timestamp_ms);
         if self.initialized && !self.video.in_init {
@@ -620,7 +642,7 @@ impl Remuxer {
         let Some(config) = &self.video_config else {
             return Ok(());
         };
-        check_nalus(payload, config.nalu_length_size, timestamp_ms)?;
+        check_nalus(&payload, config.nalu_length_size, timestamp_ms)?;
         if payload.is_empty() {
             return Ok(());
         }
@@ -637,7 +659,7 @@ impl Remuxer {
         self.after_push()
     }
 
-    fn audio_frame(&mut self, timestamp_ms: u32, payload: &[u8]) -> Result<(), RemuxError> {
+    fn audio_frame(&mut self, timestamp_ms: u32, payload: Bytes) -> Result<(), RemuxError> {
         self.audio.note(timestamp_ms);
         if self.initialized && !self.audio.in_init {
             return Ok(());
@@ -758,7 +780,7 @@ impl Remuxer {
     /// Gives every queued sample a decode time; needs the base, so runs at fragment time.
     fn assign_decode_times(&mut self, base: u32) {
         let video = &mut self.video;
-        for s in video.samples.iter_mut().skip(video.assigned) {
+        for s in video.samples.get_mut(video.assigned..).unwrap_or_default() {
             s.dts = u64::from(s.ts.saturating_sub(base));
         }
         video.assigned = video.samples.len();
@@ -770,7 +792,7 @@ impl Remuxer {
         };
         let rate = u64::from(config.info.sample_rate);
         let frame = u64::from(config.info.frame_length);
-        for s in audio.samples.iter_mut().skip(audio.assigned) {
+        for s in audio.samples.get_mut(audio.assigned..).unwrap_or_default() {
             let from_ts = u64::from(s.ts.saturating_sub(base)) * rate / 1000;
             let dts = match self.audio_next_dts {
                 Some(expected) if expected.abs_diff(from_ts) <= frame => expected,
@@ -818,7 +840,7 @@ impl Remuxer {
                 break;
             }
             self.sequence = self.sequence.wrapping_add(1);
-            let data = boxes::write_fragment(
+            let mut data = boxes::write_fragment(
                 self.sequence,
                 &[
                     TrackRun {
@@ -826,17 +848,20 @@ impl Remuxer {
                         is_video: true,
                         base_decode_time: video_plan.start,
                         samples: &self.video.run,
-                        data: self.video.data.get(..video_plan.bytes).unwrap_or_default(),
+                        data_len: video_plan.bytes,
                     },
                     TrackRun {
                         track_id: boxes::AUDIO_TRACK_ID,
                         is_video: false,
                         base_decode_time: audio_plan.start,
                         samples: &self.audio.run,
-                        data: self.audio.data.get(..audio_plan.bytes).unwrap_or_default(),
+                        data_len: audio_plan.bytes,
                     },
                 ],
             );
+            // mdat's payload: the runs' samples in trun order, video first.
+            self.video.write_payloads(video_plan.count, &mut data);
+            self.audio.write_payloads(audio_plan.count, &mut data);
             let to_ms = |t: u64, rate: u32| t as f64 * 1000.0 / f64::from(rate.max(1));
             let (mut start_ms, mut end_ms) = (f64::INFINITY, f64::NEG_INFINITY);
             for (plan, rate) in [
