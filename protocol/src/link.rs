@@ -145,6 +145,13 @@ impl Link {
         stream_id: StreamId,
         shared: &SharedChunks,
     ) -> Result<(), ChunkError> {
+        if let Some(message) = self.encoder.shared_message(shared, stream_id)? {
+            // The whole message is shared: nothing is written for this connection alone.
+            self.out.seal_pending();
+            self.out.queued += shared.body().len();
+            self.out.segments.push_back(message.clone());
+            return Ok(());
+        }
         self.encoder
             .encode_shared_header(shared, stream_id, &mut self.out.pending)?;
         self.out.seal_pending();

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::FutureExt;
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::chunk::DecoderLimits;
@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::live::{LiveEvent, LiveStream, MediaFrame, Registry, Snapshot};
 use crate::record::{record_path, Quota, RecordError, RecordEvent, Recorder, Recordings};
-use crate::transport::Transport;
+use crate::transport::{Batch, Transport};
 use crate::vod::{
     self, Library, LookupError, PlayItem, Transition, VodControl, VodEvent, VodHandle,
 };
@@ -134,9 +134,32 @@ struct Connection {
 /// Serves one connection until it closes or the gateway shuts down.
 pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: String) {
     let id = gateway.next_id.fetch_add(1, Ordering::Relaxed);
-    let mut shutdown = gateway.shutdown.clone();
+    // The shutdown signal reaches every connection through one waiter list, whose lock a
+    // `changed()` future takes each time it is polled, i.e. per message sent. So this task
+    // registers once, with a future polled only here, and each loop turn merely reads the
+    // channel's version (an atomic load); the registration wakes the task when it changes.
+    let mut shutdown_rx = gateway.shutdown.clone();
+    let mut shutdown_check = gateway.shutdown.clone();
+    let registration = async move {
+        let _ = shutdown_rx.changed().await;
+    };
+    tokio::pin!(registration);
+    std::future::poll_fn(|cx| {
+        let _ = std::future::Future::poll(registration.as_mut(), cx);
+        Poll::Ready(())
+    })
+    .await;
+    let shutdown = std::future::poll_fn(|_| {
+        if shutting_down(&mut shutdown_check) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
+    tokio::pin!(shutdown);
     let connect_deadline =
-        tokio::time::Instant::now() + Duration::from_secs(gateway.config.connect_timeout_secs);
+        tokio::time::sleep(Duration::from_secs(gateway.config.connect_timeout_secs));
+    tokio::pin!(connect_deadline);
     let mut conn = Connection {
         session: ServerSession::new(gateway.session_config()),
         gateway,
@@ -147,13 +170,15 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
         kick: None,
     };
     let mut idle_check = tokio::time::interval(Duration::from_secs(1));
+    // Only publishers are checked; a tick missed meanwhile is not worth a burst.
+    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     debug!(id, %peer, "connection opened");
     let mut buf = Vec::new();
-    let mut out = Vec::new();
+    let mut out = Batch::default();
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.changed() => {
+            () = &mut shutdown => {
                 conn.shut_down();
                 let _ = conn.flush(&mut transport, &mut out).await;
                 break;
@@ -183,8 +208,8 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                     }
                 }
             }
-            _ = idle_check.tick(), if conn.app.is_some() => conn.check_idle(),
-            _ = tokio::time::sleep_until(connect_deadline), if conn.app.is_none() => {
+            _ = idle_check.tick(), if conn.is_publishing() => conn.check_idle(),
+            () = &mut connect_deadline, if conn.app.is_none() => {
                 info!(id, %peer, "closing: no connect within {}s", conn.gateway.config.connect_timeout_secs);
                 break;
             }
@@ -207,22 +232,38 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
 }
 
 impl Connection {
+    /// Whether any stream of this connection publishes (and so needs the idle check).
+    fn is_publishing(&self) -> bool {
+        self.roles
+            .values()
+            .any(|role| matches!(role, Role::Publishing(_)))
+    }
+
     async fn flush<T: Transport>(
         &mut self,
         transport: &mut T,
-        out: &mut Vec<Bytes>,
+        out: &mut Batch,
     ) -> std::io::Result<()> {
-        self.session.drain_output(out);
+        self.session.drain_output(&mut out.segments);
         if out.is_empty() {
             return Ok(());
         }
-        let limit = Duration::from_secs(self.gateway.config.write_timeout_secs);
-        let result = match tokio::time::timeout(limit, transport.write(out)).await {
-            Ok(result) => result,
-            Err(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("a write took over {limit:?}"),
-            )),
+        // Nearly every write completes at once: try it without arming the write timeout, whose
+        // timer would cost more than the write. Only a full socket waits, with the timeout.
+        let at_once = transport.poll_write(&mut Context::from_waker(Waker::noop()), out);
+        let result = match at_once {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                let limit = Duration::from_secs(self.gateway.config.write_timeout_secs);
+                let rest = std::future::poll_fn(|cx| transport.poll_write(cx, out));
+                match tokio::time::timeout(limit, rest).await {
+                    Ok(result) => result,
+                    Err(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("a write took over {limit:?}"),
+                    )),
+                }
+            }
         };
         out.clear();
         result
@@ -902,6 +943,16 @@ impl Connection {
         for stream_id in ids {
             self.close_stream(stream_id, false);
         }
+    }
+}
+
+/// True once the gateway is shutting down (or its shutdown channel is gone); an atomic load
+/// while nothing happened.
+fn shutting_down(shutdown: &mut watch::Receiver<bool>) -> bool {
+    match shutdown.has_changed() {
+        Ok(false) => false,
+        Ok(true) => *shutdown.borrow_and_update(),
+        Err(_) => true,
     }
 }
 

@@ -185,6 +185,44 @@ impl ChunkEncoder {
         Ok(())
     }
 
+    /// The whole of a shared message, when it was prebuilt for `stream_id`
+    /// ([`SharedChunks::PREBUILT_STREAM`], the stream nearly every player plays on): send those
+    /// bytes as they are, one buffer shared by every connection. `Ok(None)` when the message was
+    /// not prebuilt for this stream id; use [`encode_shared_header`](Self::encode_shared_header)
+    /// and [`SharedChunks::body`] then. Fails like `encode_shared_header`.
+    ///
+    /// Afterwards this encoder remembers the header, as `encode_shared_header` does.
+    pub fn shared_message<'a>(
+        &mut self,
+        shared: &'a SharedChunks,
+        stream_id: StreamId,
+    ) -> Result<Option<&'a Bytes>, ChunkError> {
+        if stream_id != SharedChunks::PREBUILT_STREAM || shared.message.is_empty() {
+            return Ok(None);
+        }
+        self.remember_shared(shared, stream_id)?;
+        Ok(Some(&shared.message))
+    }
+
+    /// Checks that `shared` can go on this connection and remembers its fmt 0 header.
+    fn remember_shared(
+        &mut self,
+        shared: &SharedChunks,
+        stream_id: StreamId,
+    ) -> Result<Previous, ChunkError> {
+        let csid = check_csid(shared.csid)?;
+        let length = check_length(csid, shared.length)?;
+        if shared.chunk_size != self.chunk_size {
+            return Err(ChunkError::ChunkSizeMismatch {
+                shared: shared.chunk_size,
+                encoder: self.chunk_size,
+            });
+        }
+        let next = Previous::after_fmt0(shared.timestamp.0, length, shared.type_id.0, stream_id.0);
+        *self.slot(csid) = Some(next);
+        Ok(next)
+    }
+
     /// Appends the per-connection part of a shared message (its first chunk header, fmt 0, with
     /// this connection's `stream_id`); the caller then sends `shared.body()` unchanged.
     /// Panics never; `shared` must have been made with this encoder's chunk size, otherwise this
@@ -199,29 +237,9 @@ impl ChunkEncoder {
         stream_id: StreamId,
         out: &mut BytesMut,
     ) -> Result<(), ChunkError> {
-        let csid = check_csid(shared.csid)?;
-        let length = check_length(csid, shared.length)?;
-        if shared.chunk_size != self.chunk_size {
-            return Err(ChunkError::ChunkSizeMismatch {
-                shared: shared.chunk_size,
-                encoder: self.chunk_size,
-            });
-        }
-        let timestamp = shared.timestamp.0;
-        let type_id = shared.type_id.0;
-        let next = Previous::after_fmt0(timestamp, length, type_id, stream_id.0);
-        *self.slot(csid) = Some(next);
-
-        let ext_len = if next.extended { 4 } else { 0 };
-        out.reserve(basic_header_len(csid) + 11 + ext_len);
-        put_basic_header(out, 0, csid);
-        put_u24(out, timestamp.min(TIMESTAMP_EXTENDED));
-        put_u24(out, length);
-        out.put_u8(type_id);
-        out.put_u32_le(stream_id.0);
-        if next.extended {
-            out.put_u32(timestamp);
-        }
+        let next = self.remember_shared(shared, stream_id)?;
+        out.reserve(shared_header_len(shared.csid.0, next.extended));
+        put_shared_header(out, shared.csid.0, next);
         Ok(())
     }
 
@@ -240,9 +258,15 @@ impl Default for ChunkEncoder {
 }
 
 /// A message chunked once for many connections that share one chunk size: everything but the
-/// first chunk's header, which differs per connection only by message stream id.
+/// first chunk's header, which differs per connection only by message stream id; and, in the
+/// same allocation, that header for [`PREBUILT_STREAM`](Self::PREBUILT_STREAM), so most
+/// connections send the whole message as one shared buffer (one I/O slice, no per-connection
+/// bytes at all).
 #[derive(Debug, Clone)]
 pub struct SharedChunks {
+    /// The fmt 0 first-chunk header for `PREBUILT_STREAM`, then the body; empty if invalid.
+    message: Bytes,
+    /// `message` without the header.
     body: Bytes,
     csid: ChunkStreamId,
     timestamp: Timestamp,
@@ -252,8 +276,13 @@ pub struct SharedChunks {
 }
 
 impl SharedChunks {
+    /// The message stream id the whole message is prebuilt for: the first stream a client
+    /// creates, on which nearly every player plays.
+    pub const PREBUILT_STREAM: StreamId = StreamId(1);
+
     /// Chunks `payload` for connections using `chunk_size` (clamped to 1..=2^31-1 as
-    /// [`ChunkEncoder::set_chunk_size`] does). One allocation, of exactly the body's size.
+    /// [`ChunkEncoder::set_chunk_size`] does). One allocation, of exactly the size of the body
+    /// and the prebuilt header.
     ///
     /// This never fails: if `csid` is outside 2..=65599 or `payload` is longer than 16777215
     /// bytes, the body is left empty and [`ChunkEncoder::encode_shared_header`] reports the
@@ -269,12 +298,21 @@ impl SharedChunks {
         let valid = check_csid(csid)
             .and_then(|id| check_length(id, payload.len()))
             .is_ok();
-        let body = if valid {
-            build_body(csid.0, timestamp.0, payload, chunk_size as usize)
+        let (message, body) = if valid {
+            let header = Previous::after_fmt0(
+                timestamp.0,
+                payload.len() as u32,
+                type_id.0,
+                Self::PREBUILT_STREAM.0,
+            );
+            let message = build_message(csid.0, header, payload, chunk_size as usize);
+            let body = message.slice(shared_header_len(csid.0, header.extended)..);
+            (message, body)
         } else {
-            Bytes::new()
+            (Bytes::new(), Bytes::new())
         };
         SharedChunks {
+            message,
             body,
             csid,
             timestamp,
@@ -325,25 +363,47 @@ impl SharedChunks {
     }
 }
 
-fn build_body(csid: u32, timestamp: u32, payload: &[u8], chunk_size: usize) -> Bytes {
-    let extended = timestamp >= TIMESTAMP_EXTENDED;
-    let header_len = basic_header_len(csid) + if extended { 4 } else { 0 };
+/// The fmt 0 header `header` describes, then `payload` cut into chunks.
+fn build_message(csid: u32, header: Previous, payload: &[u8], chunk_size: usize) -> Bytes {
+    let timestamp = header.timestamp;
+    let extended = header.extended;
+    let continuation_len = basic_header_len(csid) + if extended { 4 } else { 0 };
     let more_chunks = payload.len().saturating_sub(1) / chunk_size;
-    let mut body = Vec::with_capacity(payload.len() + more_chunks * header_len);
+    let mut message = Vec::with_capacity(
+        shared_header_len(csid, extended) + payload.len() + more_chunks * continuation_len,
+    );
+    put_shared_header(&mut message, csid, header);
     let mut chunks = payload.chunks(chunk_size);
     if let Some(first) = chunks.next() {
-        body.extend_from_slice(first);
+        message.extend_from_slice(first);
     }
     for chunk in chunks {
-        put_basic_header(&mut body, 3, csid);
+        put_basic_header(&mut message, 3, csid);
         if extended {
-            body.put_u32(timestamp);
+            message.put_u32(timestamp);
         }
-        body.extend_from_slice(chunk);
+        message.extend_from_slice(chunk);
     }
-    debug_assert_eq!(body.len(), body.capacity());
+    debug_assert_eq!(message.len(), message.capacity());
     // len == capacity, so this takes the allocation over without reallocating.
-    Bytes::from(body)
+    Bytes::from(message)
+}
+
+/// Length of a shared message's first-chunk header (fmt 0).
+fn shared_header_len(csid: u32, extended: bool) -> usize {
+    basic_header_len(csid) + 11 + if extended { 4 } else { 0 }
+}
+
+/// Writes the fmt 0 header of a shared message.
+fn put_shared_header(out: &mut impl BufMut, csid: u32, header: Previous) {
+    put_basic_header(out, 0, csid);
+    put_u24(out, header.timestamp.min(TIMESTAMP_EXTENDED));
+    put_u24(out, header.length);
+    out.put_u8(header.type_id);
+    out.put_u32_le(header.stream_id);
+    if header.extended {
+        out.put_u32(header.timestamp);
+    }
 }
 
 fn clamp_chunk_size(size: u32) -> u32 {
@@ -615,6 +675,69 @@ mod tests {
             );
             assert!(out.is_empty());
         }
+    }
+
+    #[test]
+    fn a_prebuilt_shared_message_equals_header_plus_body() {
+        for (chunk_size, len, ts, csid) in [
+            (128u32, 1000usize, 40u32, 6u32),
+            (4096, 100_000, 0x0100_0000, 7),
+            (1, 5, 7, 400),
+            (128, 0, 0, 6),
+        ] {
+            let p = payload(len, 13);
+            let shared = SharedChunks::new(
+                ChunkStreamId(csid),
+                Timestamp(ts),
+                MessageType::VIDEO,
+                &p,
+                chunk_size,
+            );
+            let mut enc = ChunkEncoder::new();
+            enc.set_chunk_size(chunk_size);
+            let mut expected = BytesMut::new();
+            enc.encode_shared_header(&shared, SharedChunks::PREBUILT_STREAM, &mut expected)
+                .unwrap();
+            expected.extend_from_slice(shared.body());
+
+            let mut enc = ChunkEncoder::new();
+            enc.set_chunk_size(chunk_size);
+            assert_eq!(enc.shared_message(&shared, StreamId(2)).unwrap(), None);
+            let message = enc
+                .shared_message(&shared, SharedChunks::PREBUILT_STREAM)
+                .unwrap()
+                .unwrap()
+                .clone();
+            assert_eq!(&message[..], &expected[..]);
+            // The encoder remembers the header: the next message on the csid compresses
+            // against it and decodes with the right timestamp.
+            let mut out = BytesMut::from(&message[..]);
+            let next = header(csid, ts.wrapping_add(40), 9, 1);
+            enc.encode(&next, b"next", &mut out).unwrap();
+            assert_ne!(out[message.len()] >> 6, 0);
+            let mut d = ChunkDecoder::new(DecoderLimits::default());
+            let mut with_size = BytesMut::new();
+            ChunkEncoder::new()
+                .encode(
+                    &header(2, 0, 1, 0),
+                    &chunk_size.to_be_bytes(),
+                    &mut with_size,
+                )
+                .unwrap();
+            with_size.extend_from_slice(&out);
+            let msgs = decode_all(&mut d, &with_size).unwrap();
+            assert_eq!(msgs[1].header, header(csid, ts, 9, 1));
+            assert_eq!(&msgs[1].payload[..], &p[..]);
+            assert_eq!(msgs[2].header, next);
+        }
+        // Invalid shared chunks are never prebuilt, and still refused.
+        let big = vec![0u8; 0x0100_0000];
+        let shared = SharedChunks::new(ChunkStreamId(6), Timestamp(0), MessageType(9), &big, 128);
+        let mut enc = ChunkEncoder::new();
+        assert_eq!(enc.shared_message(&shared, StreamId(1)).unwrap(), None);
+        // A chunk size mismatch is reported, not hidden by the prebuilt bytes.
+        let shared = SharedChunks::new(ChunkStreamId(6), Timestamp(0), MessageType(9), b"x", 4096);
+        assert!(enc.shared_message(&shared, StreamId(1)).is_err());
     }
 
     #[test]
