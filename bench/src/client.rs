@@ -20,6 +20,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::rx::RxStream;
+
 pub type Error = Box<dyn std::error::Error>;
 
 thread_local! {
@@ -30,8 +32,16 @@ thread_local! {
 
 /// The byte pipe under a connection.
 enum Pipe {
-    Tcp(TcpStream),
-    Ws(Box<WebSocketStream<TcpStream>>),
+    Tcp(RxStream),
+    Ws(Box<WebSocketStream<RxStream>>),
+}
+
+/// When bytes were read: by the load generator, and (if the kernel said) when they arrived
+/// in the socket, in CLOCK_REALTIME nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadTime {
+    pub read: Instant,
+    pub arrival_ns: Option<i64>,
 }
 
 /// What arrived, as far as the load generator cares.
@@ -63,7 +73,7 @@ impl Conn {
     pub async fn tcp(addr: std::net::SocketAddr) -> Result<Conn, Error> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Conn::start(Pipe::Tcp(stream)).await
+        Conn::start(Pipe::Tcp(RxStream::new(stream)?)).await
     }
 
     /// Opens RTMP over WebSocket at `url` (ws://host:port/app) and completes the handshake.
@@ -75,6 +85,7 @@ impl Conn {
         let config = WebSocketConfig::default()
             .read_buffer_size(16 * 1024)
             .write_buffer_size(0);
+        let stream = RxStream::new(stream)?;
         let (ws, _) =
             tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
         Conn::start(Pipe::Ws(Box::new(ws))).await
@@ -144,7 +155,7 @@ impl Conn {
 
     /// Waits for bytes and hands them to the chunk decoder; returns when they were read, or
     /// `None` if the server closed. Cancellation-safe.
-    pub async fn read(&mut self) -> Result<Option<Instant>, Error> {
+    pub async fn read(&mut self) -> Result<Option<ReadTime>, Error> {
         let at = match &mut self.pipe {
             Pipe::Tcp(stream) => loop {
                 stream.readable().await?;
@@ -171,7 +182,12 @@ impl Conn {
                 });
                 match read {
                     Ok(0) => return Ok(None),
-                    Ok(_) => break Instant::now(),
+                    Ok(_) => {
+                        break ReadTime {
+                            read: Instant::now(),
+                            arrival_ns: stream.last_arrival(),
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => return Err(e.into()),
                 }
@@ -179,7 +195,10 @@ impl Conn {
             Pipe::Ws(ws) => loop {
                 match ws.next().await {
                     Some(Ok(WsMessage::Binary(data))) => {
-                        let at = Instant::now();
+                        let at = ReadTime {
+                            read: Instant::now(),
+                            arrival_ns: ws.get_ref().last_arrival(),
+                        };
                         self.decoder.push(&data);
                         break at;
                     }

@@ -20,6 +20,7 @@ use rtmpws_protocol::Timestamp;
 use tokio::sync::{oneshot, watch, Semaphore};
 
 use crate::client::{status_code, Conn, Error, Incoming};
+use crate::rx::wall_ns;
 
 /// The stream name the publisher publishes and viewers play, in application `live`.
 pub const STREAM: &str = "bench";
@@ -73,12 +74,15 @@ fn key(type_id: u8, timestamp: u32) -> u64 {
 /// What the publisher and the viewers of one measurement share.
 #[derive(Default)]
 pub struct Shared {
-    /// When each media message was written by the publisher, by (type, timestamp).
-    sent: RefCell<HashMap<u64, Instant>>,
+    /// When each media message was written by the publisher, by (type, timestamp): on the
+    /// monotonic clock, and in CLOCK_REALTIME ns to compare with kernel arrival times.
+    sent: RefCell<HashMap<u64, (Instant, i64)>>,
     window_start: Cell<Option<Instant>>,
     window_end: Cell<Option<Instant>>,
-    /// Delivery latencies of the messages sent in the window, in microseconds, all viewers.
+    /// Delivery latencies of the messages sent in the window, in microseconds, all viewers:
+    /// publisher write to viewer read, and publisher write to arrival in the viewer's socket.
     latencies_us: RefCell<Vec<u32>>,
+    arrivals_us: RefCell<Vec<u32>>,
     /// Viewers connected (createStream answered) and viewers that failed.
     pub ready: Cell<usize>,
     pub failed: Cell<usize>,
@@ -108,12 +112,13 @@ impl Shared {
         self.sent
             .borrow()
             .values()
-            .filter(|&&at| self.in_window(at))
+            .filter(|&&(at, _)| self.in_window(at))
             .count() as u64
     }
 
-    pub fn take_latencies(&self) -> Vec<u32> {
-        self.latencies_us.take()
+    /// Read latencies and arrival latencies (µs).
+    pub fn take_latencies(&self) -> (Vec<u32>, Vec<u32>) {
+        (self.latencies_us.take(), self.arrivals_us.take())
     }
 }
 
@@ -177,7 +182,7 @@ pub async fn publisher(
             shared
                 .sent
                 .borrow_mut()
-                .insert(key(type_id, timestamp), Instant::now());
+                .insert(key(type_id, timestamp), (Instant::now(), wall_ns()));
             conn.flush().await?;
         }
     }
@@ -277,7 +282,7 @@ async fn play(
                         continue;
                     };
                     let sent = shared.sent.borrow().get(&key(type_id, timestamp)).copied();
-                    let Some(sent) = sent else {
+                    let Some((sent, sent_wall)) = sent else {
                         shared.unmatched.set(shared.unmatched.get() + 1);
                         continue;
                     };
@@ -287,11 +292,18 @@ async fn play(
                     }
                     if shared.in_window(sent) {
                         *received += 1;
-                        let micros = at.saturating_duration_since(sent).as_micros();
+                        let micros = at.read.saturating_duration_since(sent).as_micros();
                         shared
                             .latencies_us
                             .borrow_mut()
                             .push(u32::try_from(micros).unwrap_or(u32::MAX));
+                        if let Some(arrival) = at.arrival_ns {
+                            let micros = (arrival - sent_wall).max(0) / 1000;
+                            shared
+                                .arrivals_us
+                                .borrow_mut()
+                                .push(u32::try_from(micros).unwrap_or(u32::MAX));
+                        }
                     }
                 }
                 conn.flush().await?;

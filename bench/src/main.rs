@@ -5,11 +5,15 @@
 //! For every server, transport and N it prints the server's CPU seconds per viewer-second
 //! (from /proc/PID/stat over the measurement window), resident memory per connection (VmRSS
 //! with N idle viewers and with N playing, against none), delivery latency from publisher
-//! write to viewer read (p50/p99/max, one clock in one process), and messages dropped
-//! (expected minus received, per viewer); then the ratios rtmpws/nginx per N.
+//! write to viewer read (p50/p99/max, one clock in one process) and from publisher write to
+//! arrival in the viewer's socket (kernel receive timestamps: the server's part, without the
+//! load generator's own queueing), and messages dropped (expected minus received, per viewer);
+//! then the ratios rtmpws/nginx per N.
 //!
 //! Every measurement starts its server afresh, so memory freed by an earlier one cannot hide
-//! the cost of the next.
+//! the cost of the next. The gateway runs one runtime thread by default, as nginx-rtmp runs
+//! one worker (`--gateway-threads`). All load runs on one thread of this process, so that it
+//! leaves the servers as much of the machine as it can.
 //!
 //! ```text
 //! cargo run --release -p rtmpws-bench --bin rtmpws-loadgen -- --viewers 100,500,1000,2000 --seconds 20
@@ -18,6 +22,7 @@
 
 mod client;
 mod load;
+mod rx;
 mod servers;
 mod sys;
 
@@ -55,6 +60,10 @@ struct Args {
         default_value = "rtmpws-rtmp,rtmpws-ws,nginx-rtmp"
     )]
     targets: Vec<String>,
+    /// Runtime worker threads of the gateway (TOKIO_WORKER_THREADS); 1 by default, as
+    /// nginx-rtmp runs one worker; 0 for tokio's default (one per core).
+    #[arg(long, default_value_t = 1)]
+    gateway_threads: usize,
     /// The gateway binary; by default `cargo build --release -p rtmpws-gateway` is run and
     /// its output used.
     #[arg(long)]
@@ -98,13 +107,20 @@ struct Row {
     cpu_per_viewer_s: f64,
     /// Server CPU, percent of one core.
     server_cpu_pct: f64,
+    /// Share of the server's CPU time spent in the kernel (stime), percent.
+    kernel_share_pct: f64,
     loadgen_cpu_pct: f64,
     idle_kib_per_conn: f64,
     playing_kib_per_conn: f64,
     baseline_rss_kib: u64,
+    /// Publisher write to viewer read.
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// Publisher write to arrival in the viewer's socket (kernel receive timestamp).
+    arrival_p50_ms: f64,
+    arrival_p99_ms: f64,
+    arrival_max_ms: f64,
     /// Media messages each viewer should have received.
     expected: u64,
     dropped_total: u64,
@@ -154,6 +170,15 @@ fn run() -> Result<(), Error> {
     let flv = make_source(tmp.path(), source_secs)?;
     let tags = Rc::new(load::load_flv(&flv)?);
     let bytes: usize = tags.iter().map(|t| t.payload.len()).sum();
+    println!(
+        "gateway: {} with {}; nginx-rtmp: one worker",
+        gateway.display(),
+        match args.gateway_threads {
+            0 => "one runtime thread per core".to_owned(),
+            1 => "one runtime thread".to_owned(),
+            n => format!("{n} runtime threads"),
+        }
+    );
     println!(
         "source: {} tags, {:.0} kbps over {source_secs} s; windows of {} s after {} s of warm-up; fd limit {fd_limit}",
         tags.len(),
@@ -268,7 +293,9 @@ async fn measure(
     tags: Rc<Vec<Tag>>,
 ) -> Result<Row, Error> {
     let mut server = match target.kind {
-        Kind::Rtmpws => Server::gateway(gateway, dir)?,
+        Kind::Rtmpws => {
+            Server::gateway(gateway, dir, Some(args.gateway_threads).filter(|&t| t > 0))?
+        }
         Kind::Nginx => Server::nginx(dir)?,
     };
     let addr = match target.transport {
@@ -337,14 +364,14 @@ async fn measure(
     let ticks = sys::clock_ticks();
     let me = std::process::id();
     let cpu0 = server.cpu_ticks();
-    let self0 = sys::cpu_ticks(me)?;
+    let self0 = sys::cpu_ticks(me).map(|(u, s)| u + s)?;
     let start = Instant::now();
     shared.start_window(start);
     sleep(args.seconds as f64).await;
     let end = Instant::now();
     shared.end_window(end);
     let cpu1 = server.cpu_ticks();
-    let self1 = sys::cpu_ticks(me)?;
+    let self1 = sys::cpu_ticks(me).map(|(u, s)| u + s)?;
     let playing_rss = server.rss_kib();
     // Let what was sent in the window arrive.
     sleep(1.0).await;
@@ -383,15 +410,18 @@ async fn measure(
     server.stop();
 
     let window_s = (end - start).as_secs_f64();
-    let cpu_s = cpu1.saturating_sub(cpu0) as f64 / ticks;
-    let mut latencies = shared.take_latencies();
+    let user_ticks = cpu1.0.saturating_sub(cpu0.0);
+    let system_ticks = cpu1.1.saturating_sub(cpu0.1);
+    let cpu_s = (user_ticks + system_ticks) as f64 / ticks;
+    let (mut latencies, mut arrivals) = shared.take_latencies();
     latencies.sort_unstable();
-    let percentile = |p: f64| -> f64 {
-        if latencies.is_empty() {
+    arrivals.sort_unstable();
+    let percentile = |sorted: &[u32], p: f64| -> f64 {
+        if sorted.is_empty() {
             return f64::NAN;
         }
-        let i = ((latencies.len() as f64 * p) as usize).min(latencies.len() - 1);
-        f64::from(latencies[i]) / 1000.0
+        let i = ((sorted.len() as f64 * p) as usize).min(sorted.len() - 1);
+        f64::from(sorted[i]) / 1000.0
     };
     let per_conn = |rss: u64| -> f64 {
         if connected == 0 {
@@ -407,15 +437,21 @@ async fn measure(
         window_s,
         cpu_per_viewer_s: cpu_s / (n as f64 * window_s),
         server_cpu_pct: cpu_s / window_s * 100.0,
+        kernel_share_pct: if user_ticks + system_ticks == 0 {
+            f64::NAN
+        } else {
+            system_ticks as f64 * 100.0 / (user_ticks + system_ticks) as f64
+        },
         loadgen_cpu_pct: self1.saturating_sub(self0) as f64 / ticks / window_s * 100.0,
         idle_kib_per_conn: per_conn(idle_rss),
         playing_kib_per_conn: per_conn(playing_rss),
         baseline_rss_kib: baseline,
-        p50_ms: percentile(0.50),
-        p99_ms: percentile(0.99),
-        max_ms: latencies
-            .last()
-            .map_or(f64::NAN, |&m| f64::from(m) / 1000.0),
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+        max_ms: percentile(&latencies, 1.0),
+        arrival_p50_ms: percentile(&arrivals, 0.50),
+        arrival_p99_ms: percentile(&arrivals, 0.99),
+        arrival_max_ms: percentile(&arrivals, 1.0),
         expected,
         dropped_total,
         dropped_max,
@@ -425,17 +461,21 @@ async fn measure(
 
 fn print_progress(row: &Row) {
     println!(
-        "{:<22} N={:<5} cpu {:>6.2} µs/viewer·s ({:>5.1}% of a core; loadgen {:>5.1}%)  idle {:>5.1} KiB/conn  playing {:>5.1} KiB/conn  latency p50 {:.2} p99 {:.2} max {:.2} ms  dropped {} (max {}/viewer of {})  failed {}  unmatched {}",
+        "{:<20} N={:<5} cpu {:>6.1} µs/viewer·s ({:>5.1}% of a core, {:>3.0}% kernel; loadgen {:>5.1}%)  idle {:>5.1} KiB/conn  playing {:>5.1} KiB/conn  latency p50 {:.2} p99 {:.2} max {:.1} ms (arrival p50 {:.2} p99 {:.2} max {:.1} ms)  dropped {} (worst viewer {} of {})  failed {}  unmatched {}",
         row.target.label(),
         row.viewers,
         row.cpu_per_viewer_s * 1e6,
         row.server_cpu_pct,
+        row.kernel_share_pct,
         row.loadgen_cpu_pct,
         row.idle_kib_per_conn,
         row.playing_kib_per_conn,
         row.p50_ms,
         row.p99_ms,
         row.max_ms,
+        row.arrival_p50_ms,
+        row.arrival_p99_ms,
+        row.arrival_max_ms,
         row.dropped_total,
         row.dropped_max,
         row.expected,
@@ -447,20 +487,24 @@ fn print_progress(row: &Row) {
 /// The tables, in Markdown so they can go into BENCHMARKS.md as they are.
 fn print_report(rows: &[Row]) {
     println!();
-    println!("| server | viewers | CPU µs per viewer-second | server CPU (% of a core) | idle KiB/conn | playing KiB/conn | latency p50 ms | p99 ms | max ms | dropped (total / worst viewer / expected per viewer) | failed | loadgen CPU % |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
+    println!("| server | viewers | CPU µs per viewer-second | server CPU (% of a core; kernel share) | idle KiB/conn | playing KiB/conn | read latency p50 / p99 / max ms | arrival latency p50 / p99 / max ms | dropped (total / worst viewer / expected per viewer) | failed | loadgen CPU % |");
+    println!("|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {} / {} / {} | {} | {:.0} |",
+            "| {} | {} | {:.1} | {:.1} ({:.0}%) | {:.1} | {:.1} | {:.2} / {:.2} / {:.1} | {:.2} / {:.2} / {:.1} | {} / {} / {} | {} | {:.0} |",
             row.target.label(),
             row.viewers,
             row.cpu_per_viewer_s * 1e6,
             row.server_cpu_pct,
+            row.kernel_share_pct,
             row.idle_kib_per_conn,
             row.playing_kib_per_conn,
             row.p50_ms,
             row.p99_ms,
             row.max_ms,
+            row.arrival_p50_ms,
+            row.arrival_p99_ms,
+            row.arrival_max_ms,
             row.dropped_total,
             row.dropped_max,
             row.expected,
@@ -484,8 +528,8 @@ fn print_report(rows: &[Row]) {
     println!();
     println!("Ratios rtmpws / nginx-rtmp (below 1 means rtmpws uses less):");
     println!();
-    println!("| viewers | CPU RTMP/RTMP | CPU WebSocket/RTMP | idle memory RTMP/RTMP | idle memory WebSocket/RTMP | p99 latency RTMP/RTMP | p99 latency WebSocket/RTMP |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| viewers | CPU RTMP/RTMP | CPU WebSocket/RTMP | idle memory RTMP/RTMP | idle memory WebSocket/RTMP | p99 read latency RTMP/RTMP | p99 read latency WebSocket/RTMP | p99 arrival latency RTMP/RTMP | p99 arrival latency WebSocket/RTMP |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in viewers {
         let Some(nginx) = find(Kind::Nginx, Transport::Rtmp, n) else {
             continue;
@@ -496,13 +540,15 @@ fn print_report(rows: &[Row]) {
             row.map_or("-".into(), |r| ratio(f(r), f(nginx)))
         };
         println!(
-            "| {n} | {} | {} | {} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(tcp, |r| r.cpu_per_viewer_s),
             cell(ws, |r| r.cpu_per_viewer_s),
             cell(tcp, |r| r.idle_kib_per_conn),
             cell(ws, |r| r.idle_kib_per_conn),
             cell(tcp, |r| r.p99_ms),
             cell(ws, |r| r.p99_ms),
+            cell(tcp, |r| r.arrival_p99_ms),
+            cell(ws, |r| r.arrival_p99_ms),
         );
     }
     if let Some(row) = rows.first() {

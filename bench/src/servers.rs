@@ -46,8 +46,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `rtmpws-gateway` with a TOML config in `dir`.
-    pub fn gateway(binary: &Path, dir: &Path) -> Result<Server, Error> {
+    /// Starts `rtmpws-gateway` with a TOML config in `dir`, with `threads` runtime worker
+    /// threads (tokio's default, one per core, if `None`).
+    pub fn gateway(binary: &Path, dir: &Path, threads: Option<usize>) -> Result<Server, Error> {
         let rtmp: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
         let http: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
         for sub in ["media", "www", "dist"] {
@@ -65,7 +66,11 @@ impl Server {
             ),
         )?;
         let log = dir.join("gateway.log");
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(threads) = threads {
+            command.env("TOKIO_WORKER_THREADS", threads.to_string());
+        }
+        let child = command
             .arg("--config")
             .arg(&config)
             // Per-connection info lines would cost the gateway CPU that nginx (logging errors
@@ -177,12 +182,12 @@ impl Server {
         Ok(())
     }
 
-    /// CPU time of the server's processes, in clock ticks.
-    pub fn cpu_ticks(&self) -> u64 {
+    /// CPU time of the server's processes in clock ticks: user and system (kernel).
+    pub fn cpu_ticks(&self) -> (u64, u64) {
         self.pids
             .iter()
             .filter_map(|&pid| sys::cpu_ticks(pid).ok())
-            .sum()
+            .fold((0, 0), |(user, system), (u, s)| (user + u, system + s))
     }
 
     /// Resident memory of the server's processes, in KiB.

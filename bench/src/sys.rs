@@ -47,8 +47,8 @@ fn stat_fields(pid: u32) -> io::Result<Vec<String>> {
     Ok(rest.split_whitespace().map(str::to_owned).collect())
 }
 
-/// utime + stime of a process, all threads, in clock ticks.
-pub fn cpu_ticks(pid: u32) -> io::Result<u64> {
+/// utime and stime of a process, all threads, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> io::Result<(u64, u64)> {
     // After the command name: state(0) ppid(1) ... utime(11) stime(12).
     let fields = stat_fields(pid)?;
     let field = |i: usize| -> io::Result<u64> {
@@ -57,7 +57,7 @@ pub fn cpu_ticks(pid: u32) -> io::Result<u64> {
             .and_then(|f| f.parse().ok())
             .ok_or_else(|| io::Error::other("malformed /proc/PID/stat"))
     };
-    Ok(field(11)? + field(12)?)
+    Ok((field(11)?, field(12)?))
 }
 
 /// Resident memory of a process (VmRSS) in KiB.
