@@ -4,12 +4,20 @@
 // bundlers (Vite) pick the .wasm up through the `new URL(..., import.meta.url)` below.
 
 import init, { allStatusCodes, netStreamCodes } from './wasm/rtmpws_wasm.js';
+import { AsyncErrorEvent, IOErrorEvent, NetStatusEvent } from './events.js';
+import { NetConnection, Responder } from './netconnection.js';
+import { NetStream } from './netstream.js';
 
 await init({ module_or_path: new URL('./wasm/rtmpws_wasm_bg.wasm', import.meta.url) });
 
-export { NetConnection, Responder } from './netconnection.js';
-export { NetStream } from './netstream.js';
-export { AsyncErrorEvent, IOErrorEvent, NetStatusEvent } from './events.js';
+// The published module is minified, which renames classes: give the public ones back their
+// ActionScript names (error messages and pages read constructor.name).
+const PUBLIC = { NetConnection, Responder, NetStream, AsyncErrorEvent, IOErrorEvent, NetStatusEvent };
+for (const [name, type] of Object.entries(PUBLIC)) {
+  Object.defineProperty(type, 'name', { value: name });
+}
+
+export { NetConnection, Responder, NetStream, AsyncErrorEvent, IOErrorEvent, NetStatusEvent };
 
 /**
  * The 32 NetStream status codes, as `{code, level, how}` (how: 'S' server onStatus, 'P' server

@@ -1,11 +1,13 @@
 // Builds the npm package into dist/: the wasm module (cargo, wasm-bindgen, wasm-opt) and the
-// JS sources, then prints the gzip size of what a page loads.
+// JS API bundled with the wasm-bindgen glue into one minified module (esbuild), then prints
+// the gzip size of what a page loads: dist/index.js and dist/wasm/rtmpws_wasm_bg.wasm.
+// dist/wasm/rtmpws_wasm.js (the glue on its own) stays for direct use of Connection/Player.
 //
 // wasm-opt comes from the npm package `binaryen`: Debian's binaryen is too old for the
 // reference-types output of current wasm-bindgen and produces a broken module.
 
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,18 +62,52 @@ const features = [
 run(wasmOpt, ['-Oz', ...features, '--strip-debug', '--strip-producers', wasm, '-o', wasm]);
 console.log(`wasm-opt: ${before} -> ${statSync(wasm).size} bytes`);
 
+// The JS API and the glue in one module, minified. The sources are staged next to dist/wasm
+// (they import './wasm/rtmpws_wasm.js'), bundled, and the staged copies removed.
+const staged = [];
 for (const file of readdirSync(join(root, 'js'))) {
-  if (file.endsWith('.js') || file.endsWith('.d.ts')) {
+  if (file.endsWith('.d.ts')) {
     copyFileSync(join(root, 'js', file), join(dist, file));
+  } else if (file.endsWith('.js')) {
+    copyFileSync(join(root, 'js', file), join(dist, `.${file}`));
+    staged.push(join(dist, `.${file}`));
   }
 }
+for (const file of staged) {
+  // Staged modules import each other by their real names.
+  const text = readFileSync(file, 'utf8').replace(/from '\.\/(?!wasm\/)([\w-]+)\.js'/g, "from './.$1.js'");
+  writeFileSync(file, text);
+}
+const esbuild = await import('esbuild');
+await esbuild.build({
+  entryPoints: [join(dist, '.index.js')],
+  outfile: join(dist, 'index.js'),
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  plugins: [
+    {
+      // The glue's fallback wasm URL is relative to the glue; in the bundle it must be
+      // relative to dist/index.js (index.js passes the URL anyway, but bundlers follow both).
+      name: 'glue-wasm-url',
+      setup(build) {
+        build.onLoad({ filter: /rtmpws_wasm\.js$/ }, (args) => ({
+          contents: readFileSync(args.path, 'utf8').replace("new URL('rtmpws_wasm_bg.wasm', import.meta.url)", "new URL('./wasm/rtmpws_wasm_bg.wasm', import.meta.url)"),
+          loader: 'js',
+        }));
+      },
+    },
+  ],
+});
+for (const file of staged) {
+  rmSync(file);
+}
 
-// What a page loads: every module reachable from index.js, and the wasm.
-const loaded = [
-  ...readdirSync(dist).filter((f) => f.endsWith('.js')).map((f) => join(dist, f)),
-  join(dist, 'wasm', 'rtmpws_wasm.js'),
-  wasm,
-];
+// What a page loads: the bundle and the wasm.
+const loaded = [join(dist, 'index.js'), wasm];
 let raw = 0;
 let gzip = 0;
 console.log('\nsize of what a page loads (raw / gzip -9):');
