@@ -62,6 +62,46 @@ const features = [
 run(wasmOpt, ['-Oz', ...features, '--strip-debug', '--strip-producers', wasm, '-o', wasm]);
 console.log(`wasm-opt: ${before} -> ${statSync(wasm).size} bytes`);
 
+// wasm-bindgen names every import `__wbg_<name>_<16 hex digits>` in module
+// "./rtmpws_wasm_bg.js" (about 3 KB of names, the hashes incompressible). wasm-opt shortens
+// import, export and module names and prints the mapping; the glue is rewritten to match.
+const mapping = JSON.parse(
+  execFileSync(wasmOpt, ['--minify-imports-and-exports-and-modules', ...features, wasm, '-o', wasm], { cwd: root, encoding: 'utf8' }),
+);
+const glue = join(dist, 'wasm', 'rtmpws_wasm.js');
+let glueText = readFileSync(glue, 'utf8');
+const moduleNames = new Map();
+const importNames = new Map();
+for (const [module, name, short] of mapping.imports) {
+  importNames.set(name, short);
+  moduleNames.set(module, null);
+}
+const minified = WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(wasm)));
+if (moduleNames.size !== 1 || new Set(minified.map((i) => i.module)).size !== 1) {
+  throw new Error(`expected one import module, got ${[...moduleNames.keys()]}`);
+}
+const [oldModule] = moduleNames.keys();
+const newModule = minified[0].module;
+const exportNames = new Map(mapping.exports);
+glueText = glueText
+  .replace(`${JSON.stringify(oldModule)}: import0`, `${JSON.stringify(newModule)}: import0`)
+  // Import functions are the keys of the import0 object literal: `        __wbg_x_0123: function(`.
+  .replace(/^(\s+)([\w$]+):(?= function)/gm, (whole, indent, name) => (importNames.has(name) ? `${indent}${importNames.get(name)}:` : whole))
+  .replace(/\bwasm\.([\w$]+)/g, (whole, name) => (exportNames.has(name) ? `wasm.${exportNames.get(name)}` : whole));
+writeFileSync(glue, glueText);
+rmSync(join(dist, 'wasm', 'rtmpws_wasm_bg.wasm.d.ts'), { force: true });
+// Check the rewrite: every import the module declares is provided, every export the glue uses exists.
+{
+  const provided = new Set([...glueText.matchAll(/^\s+([\w$]+):(?= function)/gm)].map((m) => m[1]));
+  const missing = minified.filter((i) => !provided.has(i.name)).map((i) => i.name);
+  const exported = new Set(WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(wasm))).map((e) => e.name));
+  const unknown = [...new Set([...glueText.matchAll(/\bwasm\.([\w$]+)/g)].map((m) => m[1]))].filter((n) => !exported.has(n));
+  if (missing.length > 0 || unknown.length > 0) {
+    throw new Error(`glue rewrite failed: imports not provided ${missing}, exports not found ${unknown}`);
+  }
+}
+console.log(`names minified: ${mapping.imports.length} imports, ${mapping.exports.length} exports -> ${statSync(wasm).size} bytes`);
+
 // The JS API and the glue in one module, minified. The sources are staged next to dist/wasm
 // (they import './wasm/rtmpws_wasm.js'), bundled, and the staged copies removed.
 const staged = [];
