@@ -2,7 +2,7 @@
 // a static file server and Chromium. Processes are stopped by PID; temp folders are removed on
 // exit.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
@@ -201,9 +201,4 @@ export async function launchChromium() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
     viewport: { width: 1280, height: 800 },
   });
-}
-
-/** Spawns a long-running child with output to a log file. */
-export function spawnLogged(command, argv, logFile, options = {}) {
-  return spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
 }
