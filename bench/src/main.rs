@@ -68,6 +68,10 @@ struct Args {
     /// its output used.
     #[arg(long)]
     gateway: Option<PathBuf>,
+    /// Runs of each measurement; the run with the median CPU per viewer is reported (a
+    /// shared machine makes single runs noisy).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// CI check: 10 viewers, 3 s windows, 2.5 s warm-up, every target, a 10 s source file.
     #[arg(long)]
     smoke: bool,
@@ -121,6 +125,10 @@ struct Row {
     arrival_p50_ms: f64,
     arrival_p99_ms: f64,
     arrival_max_ms: f64,
+    /// How many runs this row is the median of, and the lowest and highest CPU per viewer
+    /// among them.
+    runs: usize,
+    cpu_spread: (f64, f64),
     /// Media messages each viewer should have received.
     expected: u64,
     dropped_total: u64,
@@ -194,17 +202,23 @@ fn run() -> Result<(), Error> {
     let rows = local.block_on(&runtime, async {
         let mut rows = Vec::new();
         for &n in &args.viewers {
-            for &target in &targets {
-                let dir = tmp.path().join(format!(
-                    "{}-{}-{n}",
-                    target.kind.name(),
-                    target.transport.name()
-                ));
-                std::fs::create_dir_all(&dir)?;
-                let row = measure(target, n, &args, &gateway, &dir, Rc::clone(&tags)).await?;
-                print_progress(&row);
-                rows.push(row);
+            let mut runs: Vec<Vec<Row>> = vec![Vec::new(); targets.len()];
+            // Rounds interleave the targets, so a noisy moment on a shared machine hits one
+            // run of each rather than every run of one.
+            for round in 0..args.repeat.max(1) {
+                for (i, &target) in targets.iter().enumerate() {
+                    let dir = tmp.path().join(format!(
+                        "{}-{}-{n}-{round}",
+                        target.kind.name(),
+                        target.transport.name()
+                    ));
+                    std::fs::create_dir_all(&dir)?;
+                    let row = measure(target, n, &args, &gateway, &dir, Rc::clone(&tags)).await?;
+                    print_progress(&row);
+                    runs[i].push(row);
+                }
             }
+            rows.extend(runs.into_iter().filter_map(median_run));
         }
         Ok::<_, Error>(rows)
     })?;
@@ -436,6 +450,8 @@ async fn measure(
         failed: n - ok,
         window_s,
         cpu_per_viewer_s: cpu_s / (n as f64 * window_s),
+        runs: 1,
+        cpu_spread: (cpu_s / (n as f64 * window_s), cpu_s / (n as f64 * window_s)),
         server_cpu_pct: cpu_s / window_s * 100.0,
         kernel_share_pct: if user_ticks + system_ticks == 0 {
             f64::NAN
@@ -457,6 +473,19 @@ async fn measure(
         dropped_max,
         unmatched: shared.unmatched.get(),
     })
+}
+
+/// Of repeated runs, the one with the median CPU per viewer (all its figures, so they stay
+/// consistent with each other), noting the spread of CPU figures.
+fn median_run(mut runs: Vec<Row>) -> Option<Row> {
+    runs.sort_by(|a, b| a.cpu_per_viewer_s.total_cmp(&b.cpu_per_viewer_s));
+    let low = runs.first()?.cpu_per_viewer_s;
+    let high = runs.last()?.cpu_per_viewer_s;
+    let count = runs.len();
+    let mut row = runs.swap_remove(count / 2);
+    row.runs = count;
+    row.cpu_spread = (low, high);
+    Some(row)
 }
 
 fn print_progress(row: &Row) {
@@ -491,10 +520,19 @@ fn print_report(rows: &[Row]) {
     println!("|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {} | {:.1} | {:.1} ({:.0}%) | {:.1} | {:.1} | {:.2} / {:.2} / {:.1} | {:.2} / {:.2} / {:.1} | {} / {} / {} | {} | {:.0} |",
+            "| {} | {} | {} | {:.1} ({:.0}%) | {:.1} | {:.1} | {:.2} / {:.2} / {:.1} | {:.2} / {:.2} / {:.1} | {} / {} / {} | {} | {:.0} |",
             row.target.label(),
             row.viewers,
-            row.cpu_per_viewer_s * 1e6,
+            if row.runs > 1 {
+                format!(
+                    "{:.1} ({:.0}–{:.0})",
+                    row.cpu_per_viewer_s * 1e6,
+                    row.cpu_spread.0 * 1e6,
+                    row.cpu_spread.1 * 1e6
+                )
+            } else {
+                format!("{:.1}", row.cpu_per_viewer_s * 1e6)
+            },
             row.server_cpu_pct,
             row.kernel_share_pct,
             row.idle_kib_per_conn,
@@ -554,8 +592,17 @@ fn print_report(rows: &[Row]) {
     if let Some(row) = rows.first() {
         println!();
         println!(
-            "(window {:.1} s; baseline RSS of the first server {} KiB)",
-            row.window_s, row.baseline_rss_kib
+            "(window {:.1} s; {}; baseline RSS of the first server {} KiB)",
+            row.window_s,
+            if row.runs > 1 {
+                format!(
+                    "each row the median-CPU run of {}, CPU range in parentheses",
+                    row.runs
+                )
+            } else {
+                "one run per row".to_owned()
+            },
+            row.baseline_rss_kib
         );
     }
 }
