@@ -187,17 +187,27 @@ export class NetStream extends EventTarget {
 
   /**
    * start: -2 live or recorded (default), -1 live only, >= 0 seconds into a recording;
-   * len: -1 to the end, 0 one frame, > 0 seconds; reset false appends to the playlist.
+   * len: -1 to the end, 0 one frame, > 0 seconds; reset false appends to the playlist (the
+   * next item follows in the same element at onPlayStatus NetStream.Play.Switch).
    * `play(null)` enters data generation mode (appendBytes); `play(false)` stops.
    */
   play(name: string | null | false, start?: number, len?: number, reset?: boolean): void;
+  /**
+   * Transitions: 'switch'/'swap' take over at a keyframe (Play.Transition, then onPlayStatus
+   * Play.TransitionComplete) without restarting the element; 'reset' is play(name, start, len, true).
+   */
   play2(options: NetStreamPlayOptions): void;
   /** type: 'live' (default), 'record', 'append', 'appendWithGap'; `publish(null)` stops. */
   publish(name?: string | null | false, type?: 'live' | 'record' | 'append' | 'appendWithGap'): void;
   pause(): void;
+  /** A recorded stream continues from where it paused; a live one rejoins the live edge. */
   resume(): void;
   togglePause(): void;
-  /** A value that is not a finite, non-negative number dispatches NetStream.InvalidArg. */
+  /**
+   * The buffer is dropped and playback goes on from the keyframe at or before `offset`
+   * (Seek.Notify, Play.Start). A value that is not a finite, non-negative number dispatches
+   * NetStream.InvalidArg.
+   */
   seek(offset: number | string): void;
   /** Stops playing or publishing; the stream can be used again. */
   close(): void;
@@ -222,7 +232,10 @@ export class NetStream extends EventTarget {
   /** Live: when more than this is buffered, the playhead catches up; 0 (default) leaves it to bufferTime + 1 s. */
   bufferTimeMax: number;
   readonly bufferLength: number;
-  /** Stream time (s) of the picture on screen. */
+  /**
+   * Stream time (s) of the picture on screen; after seek() the target until its media arrives.
+   * For a recorded stream it is also the element's currentTime (for the first playlist item).
+   */
   readonly time: number;
   readonly bytesLoaded: number;
   readonly bytesTotal: number;

@@ -15,6 +15,8 @@ const KEEP_BEHIND = 10;
 const EMPTY_EPSILON = 0.04;
 /** A playing element that has not had data to advance for this long (ms) has run dry. */
 const STALL_MS = 150;
+/** Stuck within this much (s) of the end of a range that a later range follows: jump the hole. */
+const STUCK_MARGIN = 0.3;
 
 /**
  * One MediaSource/SourceBuffer fed from remuxer events.
@@ -40,6 +42,11 @@ export class MediaSink {
     this.lastTrimAt = 0;
     this.onElementEvent = () => this.tick();
     this.onElementError = () => this.elementError();
+    this.onPlaying = () => {
+      this.shown = true;
+      this.tick();
+    };
+    element.addEventListener('playing', this.onPlaying);
     for (const type of ['waiting', 'stalled', 'timeupdate', 'progress', 'seeked']) {
       element.addEventListener(type, this.onElementEvent);
     }
@@ -48,11 +55,20 @@ export class MediaSink {
     this.open();
   }
 
-  /** A fresh MediaSource (new play, seek, or a track set a SourceBuffer cannot change to). */
-  open() {
+  /**
+   * A fresh MediaSource (new play, seek, resume, or a track set a SourceBuffer cannot change to).
+   *
+   * `position`: the stream time (s) the new media starts from, reported by streamTime() until
+   * it arrives (a seek target, the playhead of a resume). `exact`: start playback at
+   * `position` rather than at the keyframe before it (a resume continues where it paused).
+   * `quiet`: the restart is the player's own business (receiveAudio/receiveVideo changed the
+   * track set), so its first Buffer.Full is not reported again.
+   */
+  open({ position = null, exact = false, quiet = false } = {}) {
     // The remuxer writes an init segment only when the codecs change, so a new MediaSource
     // starts with the last one it had.
     const lastInit = this.lastInit ?? null;
+    const wasFull = this.state === 'full';
     this.closeSource();
     const source = new MediaSource();
     this.source = source;
@@ -75,8 +91,14 @@ export class MediaSink {
     this.drained = false;
     this.stalledSince = null;
     this.autoplayed = false;
+    /** Set once the element plays this MediaSource's media (its first frame is on screen). */
+    this.shown = false;
     this.internalPause = false;
     this.failed = false;
+    this.reopening = false;
+    this.position = typeof position === 'number' && Number.isFinite(position) ? position : null;
+    this.startAt = exact ? this.position : null;
+    this.quietFull = quiet && wasFull;
     source.addEventListener('sourceopen', () => this.pump(), { once: true });
     this.element.src = this.url;
   }
@@ -97,6 +119,7 @@ export class MediaSink {
       this.element.removeEventListener(type, this.onElementEvent);
     }
     this.element.removeEventListener('error', this.onElementError);
+    this.element.removeEventListener('playing', this.onPlaying);
     this.closeSource();
     this.element.removeAttribute('src');
     this.element.load();
@@ -104,6 +127,10 @@ export class MediaSink {
 
   /** @param {{mime: string, data: Uint8Array, hasAudio: boolean, hasVideo: boolean, timeline: number}} event */
   init(event) {
+    this.reopenIfPlayedOut();
+    // The newest init, even before it is appended: a MediaSource opened before that starts
+    // with it (the remuxer does not repeat an init whose codecs did not change).
+    this.lastInit = event;
     this.queue.push({ kind: 'init', event });
     this.pump();
   }
@@ -113,10 +140,21 @@ export class MediaSink {
     if (this.unsupported || this.failed) {
       return;
     }
+    this.reopenIfPlayedOut();
     this.ended = false;
     this.drained = false;
     this.queue.push({ kind: 'media', event });
     this.pump();
+  }
+
+  /**
+   * Media after the element played a finished stream to its end (a live stream published
+   * again): a fresh MediaSource, since an ended element would replay from the start.
+   */
+  reopenIfPlayedOut() {
+    if (this.ended && this.element.ended) {
+      this.open({ position: this.streamTime() });
+    }
   }
 
   /** The stream ended (Play.Stop, Play.UnpublishNotify, Play.Complete). */
@@ -129,17 +167,32 @@ export class MediaSink {
     if (this.state === 'full' && this.ahead() > EMPTY_EPSILON) {
       this.callbacks.status('NetStream.Buffer.Flush');
     }
+    this.pump();
     this.tick();
   }
 
   /** Appends or removes the next queued item once the SourceBuffer is idle. */
   pump() {
     const source = this.source;
-    if (!source || source.readyState !== 'open' || this.failed) {
+    // 'ended' after endOfStream(): an append or remove opens the source again.
+    if (!source || source.readyState === 'closed' || this.failed) {
       return;
     }
     if (this.buffer?.updating) {
       return;
+    }
+    if (source.readyState === 'ended' && this.queue.length > 0) {
+      // More after endOfStream (the element has not reached the end yet): the next append
+      // opens the source again; its duration must not stay where the end was, or the element
+      // ends there before the new media extends it.
+      this.reopening = true;
+    } else if (this.reopening && source.readyState === 'open') {
+      this.reopening = false;
+      try {
+        source.duration = Infinity;
+      } catch {
+        // Not while the source is busy; the media extends the duration anyway.
+      }
     }
     while (this.queue.length > 0) {
       const item = this.queue.shift();
@@ -196,6 +249,23 @@ export class MediaSink {
         return;
       }
     }
+    this.signalEnd();
+  }
+
+  /**
+   * Once the stream has ended and everything is appended, tells MSE so: without it Chromium
+   * keeps the last few hundred milliseconds in its decoders, waiting for more, and never shows
+   * them. New media (a live stream published again, appendBytes) opens the source again.
+   */
+  signalEnd() {
+    const source = this.source;
+    if (this.ended && this.buffer && !this.buffer.updating && source?.readyState === 'open' && this.queue.length === 0) {
+      try {
+        source.endOfStream();
+      } catch {
+        // A SourceBuffer became busy meanwhile: the next updateend comes back here.
+      }
+    }
   }
 
   /** Returns true if an append was started (wait for updateend). */
@@ -212,9 +282,15 @@ export class MediaSink {
     if (this.buffer && this.tracks !== tracks) {
       // A SourceBuffer cannot gain or lose tracks: start over with a new MediaSource and
       // replay this init and what follows into it.
+      // For the page it is the same stream: ns.time, a pending start position and the buffer
+      // state carry over (no second Buffer.Full for a stream that never reported Empty).
       const rest = this.queue;
+      const position = this.streamTime();
+      const exact = this.startAt !== null;
+      const quiet = this.quietFull || this.state === 'full';
       this.lastInit = event;
-      this.open();
+      this.open({ position, exact, quiet });
+      this.quietFull = quiet;
       this.queue.push(...rest);
       this.pump();
       return true;
@@ -242,6 +318,9 @@ export class MediaSink {
   /**
    * Each remuxer timeline starts at 0; the first segment of a new one is placed just after
    * what is buffered, and the epoch remembers how to map element time back to stream time.
+   * The first timeline of a recorded stream's MediaSource is placed at its stream time, so
+   * that the element's currentTime is the file's time (after a seek too), as a page using the
+   * element's own clock or controls expects.
    */
   enterTimeline(event) {
     if (event.timeline === this.timeline) {
@@ -253,11 +332,18 @@ export class MediaSink {
     }
     this.timeline = event.timeline;
     const end = this.bufferedEnd();
-    const offset = this.epochs.length === 0 ? 0 : Math.max(end, this.element.currentTime) + 0.1;
+    const base = typeof event.baseMs === 'number' ? event.baseMs : null;
+    let offset;
+    if (this.epochs.length > 0) {
+      // Right after what is buffered: the next playlist item follows without a hole.
+      offset = Math.max(end, this.element.currentTime);
+    } else {
+      offset = this.live || base === null ? 0 : base / 1000;
+    }
     if (this.buffer && this.buffer.timestampOffset !== offset) {
       this.buffer.timestampOffset = offset;
     }
-    this.epochs.push({ timeline: event.timeline, offset, baseMs: typeof event.baseMs === 'number' ? event.baseMs : null });
+    this.epochs.push({ timeline: event.timeline, offset, baseMs: base });
     if (this.epochs.length > 16) {
       this.epochs.splice(0, this.epochs.length - 16);
     }
@@ -271,10 +357,52 @@ export class MediaSink {
         epoch = e;
       }
     }
-    if (!epoch) {
-      return 0;
+    if (!epoch || this.startAt !== null) {
+      // Nothing of the new timeline is on screen yet: where it will start.
+      return this.position ?? 0;
     }
     return Math.max(0, t - epoch.offset + (epoch.baseMs ?? 0) / 1000);
+  }
+
+  /** Element time of stream time `seconds` on the first timeline, or null before it exists. */
+  elementTime(seconds) {
+    const epoch = this.epochs[0];
+    if (!epoch || epoch.baseMs === null) {
+      return null;
+    }
+    return seconds - epoch.baseMs / 1000 + epoch.offset;
+  }
+
+  /**
+   * Resume: once the media around `startAt` is buffered, move the playhead there (the server
+   * restarted at the keyframe before it). Until then the buffer does not count as full.
+   */
+  applyStart() {
+    if (this.startAt === null) {
+      return;
+    }
+    const target = this.elementTime(this.startAt);
+    if (target === null) {
+      return;
+    }
+    const ranges = this.element.buffered;
+    for (let i = 0; i < ranges.length; i++) {
+      const start = ranges.start(i);
+      const end = ranges.end(i);
+      if (start > target + 0.05) {
+        // The media starts later than asked: play from where it starts.
+        this.startAt = null;
+        return;
+      }
+      if (target < end - 0.05) {
+        this.element.currentTime = Math.max(start, target);
+        this.startAt = null;
+        return;
+      }
+    }
+    if (this.ended) {
+      this.startAt = null;
+    }
   }
 
   bufferedEnd() {
@@ -359,6 +487,7 @@ export class MediaSink {
       return;
     }
     this.jumpGaps();
+    this.applyStart();
     const ahead = this.ahead();
     // Playing but not advancing for lack of data. Chromium can stop a few frames short of the
     // buffered end (it keeps some data ahead of its decoders), so this, not a zero `ahead`, is
@@ -372,9 +501,13 @@ export class MediaSink {
     const stalled = this.stalledSince !== null && now - this.stalledSince >= STALL_MS;
     if (this.state === 'empty') {
       const enough = this.ended ? ahead > EMPTY_EPSILON && !this.drained : ahead > 0 && ahead >= this.bufferTime;
-      if (enough) {
+      if (enough && this.startAt === null) {
         this.state = 'full';
-        this.callbacks.status('NetStream.Buffer.Full');
+        if (this.quietFull) {
+          this.quietFull = false;
+        } else {
+          this.callbacks.status('NetStream.Buffer.Full');
+        }
         this.start();
       }
     } else if (ahead < EMPTY_EPSILON || stalled) {
@@ -382,8 +515,12 @@ export class MediaSink {
       this.stalledSince = null;
       this.callbacks.status('NetStream.Buffer.Empty');
       if (this.ended) {
-        // The end of the stream has played out; wait for new media before Full again.
+        // The end of the stream has played out; wait for new media before Full again, and
+        // then play on (the element paused itself at the end of the MediaSource).
         this.drained = true;
+        if (!this.userPaused) {
+          this.internalPause = true;
+        }
       } else if (!this.userPaused && !element.paused) {
         // As Flash does, playback waits until bufferTime is buffered again.
         this.internalPause = true;
@@ -403,6 +540,12 @@ export class MediaSink {
   start() {
     const element = this.element;
     if (this.userPaused || (this.autoplayed && !this.internalPause)) {
+      return;
+    }
+    if (element.ended) {
+      // The end of what there is (endOfStream): play() would start over from the beginning.
+      // New media moves the end, and the next Buffer.Full comes back here.
+      this.internalPause = true;
       return;
     }
     this.autoplayed = true;
@@ -427,22 +570,37 @@ export class MediaSink {
     if (ranges.length === 0 || element.seeking) {
       return;
     }
+    // Chromium stops a few frames short of the end of a range when a hole follows (it keeps
+    // data ahead of its decoders): stuck there with more media after the hole, jump too.
+    const stuck = !element.paused && element.readyState < HTMLMediaElement.HAVE_FUTURE_DATA;
     for (let i = 0; i < ranges.length; i++) {
       const start = ranges.start(i);
       const end = ranges.end(i);
-      if (start <= t + 0.1 && t < end - 0.05) {
-        return;
+      if (t >= end) {
+        continue;
       }
-      if (start > t) {
+      if (start > t + 0.1) {
+        // In a hole before this range.
         element.currentTime = start + 0.01;
         return;
       }
+      const next = i + 1 < ranges.length ? ranges.start(i + 1) : null;
+      if (next !== null && (t >= end - 0.05 || (stuck && t >= end - STUCK_MARGIN))) {
+        element.currentTime = next + 0.01;
+      }
+      return;
     }
   }
 
   /** Live: keep the playhead about bufferTime behind the newest media. */
   controlLatency(ahead) {
     const element = this.element;
+    if (!this.shown) {
+      // A live join gets the server's GOP cache: play its keyframe first, so the picture
+      // appears at once, and catch up afterwards. Jumping before the first frame makes the
+      // decoder go through the whole cached GOP before anything shows.
+      return;
+    }
     const target = this.bufferTime;
     const max = this.bufferTimeMax > 0 ? Math.min(this.bufferTimeMax, target + JUMP_MARGIN) : target + JUMP_MARGIN;
     if (ahead > max) {

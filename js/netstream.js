@@ -42,6 +42,10 @@ class StreamCore {
     this.audio = true;
     this.video = true;
     this.userPaused = false;
+    /** ns.time when resume() was called: a recorded stream continues from there. */
+    this.resumeAt = null;
+    /** The offset of the last seek() sent, reported as ns.time until its media arrives. */
+    this.seekTarget = null;
     /** For appendBytes (Flash's data generation mode). @type {Player | null} */
     this.player = null;
     this.playCalledAt = 0;
@@ -104,13 +108,16 @@ class StreamCore {
   }
 
   /**
-   * Starts the element over (new play, seek): a fresh MediaSource, which begins with the last
-   * init segment (the remuxer repeats one only when the codecs change).
+   * Starts the element over (new play, seek, resume of a recorded stream, a new track set): a
+   * fresh MediaSource, which begins with the last init segment (the remuxer repeats one only
+   * when the codecs change). `options` as for MediaSink.open.
+   * @param {{position?: number | null, exact?: boolean, quiet?: boolean}} [options]
    */
-  restartSink() {
+  restartSink(options) {
     if (this.sink) {
       this.sink.userPaused = this.userPaused;
-      this.sink.open();
+      this.sink.live = this.live;
+      this.sink.open(options);
     }
   }
 
@@ -124,6 +131,9 @@ class StreamCore {
         // follow every code with one listener.
         if (event.info?.code === 'NetStream.Play.Complete') {
           this.sink?.end();
+        } else if (typeof event.info?.details === 'string' && event.info.details !== '') {
+          // Play.Switch, Play.TransitionComplete: the item now playing.
+          this.name = event.info.details;
         }
         invokeClient(this.ns, this.ns.client, 'onPlayStatus', [event.info], true);
         dispatchStatus(this.ns, event.info);
@@ -165,13 +175,25 @@ class StreamCore {
     }
     switch (info.code) {
       case 'NetStream.Seek.Notify':
-        this.restartSink();
+        // The buffer is thrown away and the new media starts a new MediaSource; until it
+        // arrives, ns.time says where the seek went.
+        this.restartSink({ position: this.seekTarget });
+        this.seekTarget = null;
         break;
       case 'NetStream.Unpause.Notify':
-        // A recorded stream resumes from the keyframe before the playhead: start over, as
-        // for a seek (the wasm side started a new timeline in step).
-        if (!this.live) {
-          this.restartSink();
+        // A recorded stream resumes from the keyframe before the playhead: start over, as for
+        // a seek (the wasm side started a new timeline in step), and show it from where it
+        // paused. One that already ended (Play.Stop while paused) plays out what it has.
+        if (!this.live && !this.sink?.ended) {
+          this.restartSink({ position: this.resumeAt, exact: true });
+        }
+        break;
+      case 'NetStream.Play.Start':
+      case 'NetStream.Play.Switch':
+      case 'NetStream.Play.TransitionComplete':
+        // The item now playing (a playlist moved on, a play2 transition took over).
+        if (typeof info.details === 'string' && info.details !== '') {
+          this.name = info.details;
         }
         break;
       case 'NetStream.Play.Stop':
@@ -284,16 +306,23 @@ export class NetStream extends EventTarget {
     }
     const item = String(name);
     const resetFlag = reset !== false && reset !== 0 && reset !== 'false';
+    if (resetFlag || core.mode !== 'play') {
+      // A queued item (reset false while playing) becomes the name when it starts.
+      core.name = item;
+      core.userPaused = false;
+    }
     core.mode = 'play';
-    core.name = item;
-    core.userPaused = false;
     core.playCalledAt = performance.now();
     core.arrivalOffset = null;
     if (resetFlag) {
+      core.seekTarget = null;
+      core.resumeAt = null;
       core.live = true;
       core.metaData = null;
       core.restartSink();
-      if (core.sink) {
+      // With an element attached, open its MediaSource now: sourceopen then overlaps the
+      // play round trips instead of following the first segment.
+      if (core.ensureSink()) {
         core.sink.live = true;
         core.sink.userPaused = false;
       }
@@ -312,12 +341,27 @@ export class NetStream extends EventTarget {
   play2(options) {
     const core = this.#core;
     const copy = { ...options };
-    if (copy.streamName !== undefined) {
+    const reset = copy.transition === 'reset';
+    if (copy.streamName !== undefined && (reset || core.mode !== 'play')) {
+      // Otherwise the name changes when the new stream takes over (Play.Start, Play.Switch,
+      // Play.TransitionComplete).
       core.name = String(copy.streamName);
+    }
+    if (reset && core.mode === 'play') {
+      // As play(name, start, len, true): what is buffered goes, the new stream starts over.
+      core.userPaused = false;
+      core.seekTarget = null;
+      core.resumeAt = null;
+      core.live = true;
+      core.metaData = null;
+      core.restartSink();
     }
     core.mode = 'play';
     core.whenCreated((conn, id) => {
       conn.enableMedia(id, true);
+      if (reset) {
+        conn.resetMedia(id);
+      }
       conn.streamCommand(id, 'play2', [copy]);
     });
   }
@@ -359,17 +403,23 @@ export class NetStream extends EventTarget {
     if (core.mode !== 'play' || core.userPaused === paused) {
       return;
     }
+    const time = this.time;
     core.userPaused = paused;
+    if (!paused) {
+      core.resumeAt = time;
+    }
     if (core.sink) {
       core.sink.userPaused = paused;
       if (paused) {
         core.element?.pause();
-      } else {
+      } else if (core.live || core.sink.ended) {
         core.sink.internalPause = true;
         core.sink.start();
       }
+      // A recorded stream that is still being sent starts over at Unpause.Notify, from where
+      // it paused; playing what is buffered until then would only be rewound.
     }
-    const ms = Math.round(this.time * 1000);
+    const ms = Math.round(time * 1000);
     core.whenCreated((conn, id) => conn.streamCommand(id, 'pause', [paused, ms]));
   }
 
@@ -384,6 +434,7 @@ export class NetStream extends EventTarget {
       queueMicrotask(() => core.status('NetStream.InvalidArg', `Invalid seek offset: ${String(offset)}.`));
       return;
     }
+    core.seekTarget = seconds;
     core.whenCreated((conn, id) => conn.streamCommand(id, 'seek', [Math.round(seconds * 1000)]));
   }
 
@@ -434,10 +485,11 @@ export class NetStream extends EventTarget {
     core.whenCreated((conn, id) => {
       conn.streamCommand(id, command, [flag]);
       if (changed && core.mode === 'play') {
-        // The SourceBuffer's track set changes: a new timeline into a new MediaSource.
+        // The SourceBuffer's track set changes: a new timeline into a new MediaSource, which
+        // the page need not hear about (no second Buffer.Full).
         conn.expectTracks(id, core.audio, core.video);
         conn.resetMedia(id);
-        core.restartSink();
+        core.restartSink({ position: this.time, quiet: true });
       }
     });
   }

@@ -90,8 +90,11 @@ export async function startGateway({ wwwDir = join(root, 'www') } = {}) {
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: run cargo build -p rtmpws-gateway`);
   }
-  if (!existsSync(join(root, 'dist', 'index.js'))) {
-    throw new Error('dist/ is missing: run npm run build');
+  // RTMPWS_DIST: a built package elsewhere (a snapshot of dist/ that a concurrent build cannot
+  // remove mid-run).
+  const dist = process.env.RTMPWS_DIST ?? join(root, 'dist');
+  if (!existsSync(join(dist, 'index.js'))) {
+    throw new Error(`${dist} is missing: run npm run build`);
   }
   const dir = tempDir('gateway');
   const rtmpPort = await freePort();
@@ -105,7 +108,7 @@ export async function startGateway({ wwwDir = join(root, 'www') } = {}) {
       `http_addr = "127.0.0.1:${httpPort}"`,
       `media_dir = ${JSON.stringify(join(dir, 'media'))}`,
       `www_dir = ${JSON.stringify(wwwDir)}`,
-      `package_dir = ${JSON.stringify(join(root, 'dist'))}`,
+      `package_dir = ${JSON.stringify(dist)}`,
       '',
     ].join('\n'),
   );

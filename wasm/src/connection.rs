@@ -146,12 +146,15 @@ impl Connection {
             .stream_command(StreamId(stream_id), name, array_to_values(&args));
     }
 
-    /// `play`; with `reset` the stream's media starts a new timeline.
+    /// `play`; with `reset` the stream's media starts a new timeline. Without it the item is
+    /// queued behind the one playing, which keeps its name and timeline until Play.Switch.
     pub fn play(&mut self, stream_id: u32, name: &str, start: f64, len: f64, reset: bool) {
         let state = self.streams.entry(stream_id).or_default();
-        state.name = name.to_owned();
-        state.recorded = false;
+        if reset || state.name.is_empty() {
+            state.name = name.to_owned();
+        }
         if reset {
+            state.recorded = false;
             if let Some(pipeline) = &mut state.pipeline {
                 pipeline.reset();
             }
@@ -433,6 +436,21 @@ impl Connection {
         let Some(status) = info.get_str("code").and_then(Status::from_code) else {
             return;
         };
+        if matches!(
+            status,
+            Status::NetStreamPlayStart
+                | Status::NetStreamPlaySwitch
+                | Status::NetStreamPlayTransitionComplete
+        ) {
+            // The item now playing (a queued one, a play2 transition): named in media errors.
+            if let (Some(state), Some(details)) =
+                (self.streams.get_mut(&stream_id), info.get_str("details"))
+            {
+                if !details.is_empty() {
+                    state.name = details.to_owned();
+                }
+            }
+        }
         let recorded = self.streams.get(&stream_id).is_some_and(|s| s.recorded);
         let Some(pipeline) = self.pipeline(stream_id) else {
             return;
@@ -445,8 +463,15 @@ impl Connection {
                 pipeline.drain_into(stream_id, out);
                 pipeline.reset();
             }
-            Status::NetStreamPlayReset | Status::NetStreamSeekNotify => {
-                // Whatever the old timeline still holds goes out first.
+            // The next playlist item restarts its timestamps (at its own start): a new timeline
+            // even when the item before was too short for a backward jump to show.
+            Status::NetStreamPlayReset
+            | Status::NetStreamSeekNotify
+            | Status::NetStreamPlaySwitch => {
+                // Whatever the old timeline still holds goes out first, whole.
+                if status == Status::NetStreamPlaySwitch {
+                    pipeline.end();
+                }
                 pipeline.drain_into(stream_id, out);
                 pipeline.reset();
             }
