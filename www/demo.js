@@ -9,7 +9,7 @@ const logView = $('log');
 
 $('url').value = `ws://${location.host}/live`;
 const params = new URLSearchParams(location.search);
-for (const key of ['url', 'name', 'bufferTime']) {
+for (const key of ['url', 'name', 'bufferTime', 'publishType']) {
   if (params.has(key)) {
     $(key).value = params.get(key);
   }
@@ -147,10 +147,25 @@ function play() {
 }
 
 function stop() {
-  demo.publisher?.stop();
+  if (demo.publisher && demo.ns && demo.nc) {
+    // Stop publishing and let the server answer (Record.Stop, Unpublish.Success) before the
+    // connection closes.
+    const { nc, ns } = demo;
+    demo.publisher.stop();
+    ns.publish(null);
+    const done = () => nc.close();
+    const timer = setTimeout(done, 5000);
+    ns.addEventListener('netStatus', (event) => {
+      if (event.info.code === 'NetStream.Unpublish.Success') {
+        clearTimeout(timer);
+        done();
+      }
+    });
+  } else {
+    demo.ns?.close();
+    demo.nc?.close();
+  }
   demo.publisher = null;
-  demo.ns?.close();
-  demo.nc?.close();
   demo.ns = null;
   setPlaying(false);
 }
@@ -179,7 +194,7 @@ function publish() {
         demo.publisher = startCanvasPublisher(ns);
       }
     });
-    ns.publish($('name').value, 'live');
+    ns.publish($('name').value, $('publishType').value);
     setPlaying(true);
   });
 }
@@ -190,6 +205,17 @@ function startCanvasPublisher(ns) {
   const started = performance.now();
   let sentHeader = false;
   let frame = 0;
+  let timer = null;
+  const publisher = {
+    /** Encoded frames sent. */
+    frames: 0,
+    stop() {
+      clearInterval(timer);
+      if (encoder.state !== 'closed') {
+        encoder.close();
+      }
+    },
+  };
   const encoder = new VideoEncoder({
     output(chunk, metadata) {
       const ms = Math.round(chunk.timestamp / 1000);
@@ -204,6 +230,7 @@ function startCanvasPublisher(ns) {
       body.set([chunk.type === 'key' ? 0x17 : 0x27, 1, 0, 0, 0]);
       chunk.copyTo(body.subarray(5));
       ns.sendMedia('video', ms, body);
+      publisher.frames += 1;
     },
     error(error) {
       log('page', { error: String(error) });
@@ -211,7 +238,7 @@ function startCanvasPublisher(ns) {
   });
   encoder.configure({ codec: 'avc1.42E01F', width: canvas.width, height: canvas.height, bitrate: 1_000_000, framerate: 30, avc: { format: 'avc' }, latencyMode: 'realtime' });
   ns.send('@setDataFrame', 'onMetaData', { width: canvas.width, height: canvas.height, framerate: 30, videocodecid: 7, encoder: 'rtmpws demo (WebCodecs)' });
-  const timer = setInterval(() => {
+  timer = setInterval(() => {
     const t = performance.now() - started;
     ctx.fillStyle = `hsl(${(t / 20) % 360} 60% 40%)`;
     ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -224,12 +251,7 @@ function startCanvasPublisher(ns) {
     videoFrame.close();
     frame += 1;
   }, 1000 / 30);
-  return {
-    stop() {
-      clearInterval(timer);
-      encoder.close();
-    },
-  };
+  return publisher;
 }
 
 // Live figures under the video.
