@@ -304,6 +304,37 @@ async fn pause_stops_media_and_unpause_resumes_from_the_given_time() {
         unreachable!()
     };
     assert_eq!(timestamp.0, 2000, "resumes at the keyframe before 2.5 s");
+
+    // A seek while paused shows the picture at the new position (one keyframe), no more.
+    client
+        .session()
+        .stream_command(stream, "pause", vec![true.into(), 2600.0.into()]);
+    client.flush().await;
+    client.wait_status("NetStream.Pause.Notify").await;
+    client
+        .session()
+        .stream_command(stream, "seek", vec![4200.0.into()]);
+    client.flush().await;
+    client.wait_status("NetStream.Seek.Notify").await;
+    let after_seek = client.collect_for(Duration::from_millis(1500)).await;
+    let frames: Vec<u32> = after_seek
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Media {
+                kind: MediaKind::Video,
+                timestamp,
+                payload,
+                ..
+            } if payload[1] == 1 => Some(timestamp.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        frames,
+        [4000],
+        "one frame, the keyframe at or before 4.2 s: {:?}",
+        summarize(&after_seek)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

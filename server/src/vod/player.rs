@@ -513,7 +513,34 @@ impl Player {
         let description = format!("Seeking {ms} (stream ID: {}).", self.stream_id);
         self.status(Info::new(Status::NetStreamSeekNotify, description).details(&item.name))
             .await?;
-        self.start_sequence(&item.name, &index).await
+        self.start_sequence(&item.name, &index).await?;
+        if self.paused {
+            self.show_one_frame().await?;
+        }
+        Ok(())
+    }
+
+    /// While paused, a seek still shows the picture at the new position, as FMS does: the
+    /// keyframe it starts from. Playback resumes from the position the client gives.
+    async fn show_one_frame(&mut self) -> Result<(), Gone> {
+        let Some(current) = self.current.as_mut() else {
+            return Ok(());
+        };
+        while let Some(tag) = read_tag(current).await {
+            let is_keyframe = tag.kind == TagKind::Video
+                && parse_video_tag(&tag.data).is_ok_and(|info| {
+                    info.is_keyframe() && info.avc_packet_type == Some(AvcPacketType::Nalu)
+                });
+            if is_keyframe {
+                let event = VodEvent::Media {
+                    kind: MediaKind::Video,
+                    timestamp: Timestamp(tag.timestamp),
+                    payload: tag.data,
+                };
+                return self.emit(event).await;
+            }
+        }
+        Ok(())
     }
 
     async fn play2(
