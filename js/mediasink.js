@@ -7,7 +7,7 @@ const TICK_MS = 100;
 /** Live: past bufferTime + this (s) behind the buffered end, the playhead jumps forward. */
 const JUMP_MARGIN = 1.0;
 /** Live: past bufferTime + this (s), playback runs at CATCH_UP_RATE until back at bufferTime. */
-const RATE_MARGIN = 0.3;
+const RATE_MARGIN = 0.1;
 const CATCH_UP_RATE = 1.1;
 /** Media this far (s) behind the playhead is removed, so memory stays flat in long sessions. */
 const KEEP_BEHIND = 10;

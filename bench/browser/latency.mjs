@@ -14,13 +14,15 @@
 // then Date.now() in the page minus (T0 + time of the frame on screen), for both stacks alike.
 //
 // Start: a fresh player per attempt, the stream already running (both servers have a GOP
-// cache), time from the API call to the <video>'s first `playing` event. For rtmpws it is
+// cache), time from the API call to the <video>'s first `playing` event; one untimed start of
+// each stack first (the page's first media pipeline pays Chromium's cold start), then the
+// stacks alternate. For rtmpws it is
 // reported from ns.play() on a connected NetConnection and from nc.connect(); flv.js's load()
 // opens its WebSocket, so connect-inclusive is the like-for-like figure.
 // Latency: both players in one page (same renderer, same main thread), sampled every second.
 
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { args, ffmpeg, freePort, launchChromium, machine, root, serveStatic, sleep, stopProcess, table, tempDir } from './common.mjs';
@@ -61,11 +63,19 @@ const quantile = (values, q) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 };
 
-/** The clip: testsrc2 with the frame number as BITS cells (row 0) and their inverse (row 1). */
-function makeClip(dir) {
-  const file = join(dir, 'clip.flv');
+/**
+ * The clip: testsrc2 with the frame number as BITS cells (row 0) and their inverse (row 1),
+ * made once and kept in target/bench-browser/.
+ */
+function makeClip() {
   const cell = Math.floor(width / BITS);
   const rowHeight = Math.max(24, Math.round(height / 18));
+  const cache = join(root, 'target', 'bench-browser');
+  mkdirSync(cache, { recursive: true });
+  const file = join(cache, `framecode-${width}x${height}-${CLIP_SECONDS}s-${opts.bitrate}-g${opts.gop}.flv`);
+  if (existsSync(file)) {
+    return { file, cell, rowHeight };
+  }
   const bit = `mod(floor(N/pow(2,floor(X/${cell}))),2)`;
   const graph = [
     `color=c=black:s=${cell * BITS}x${rowHeight * 2}:r=${FPS},format=gray,geq=lum='if(lt(Y,${rowHeight}),255*${bit},255*(1-${bit}))'[code]`,
@@ -78,8 +88,9 @@ function makeClip(dir) {
     '-t', String(CLIP_SECONDS),
     '-c:v', 'libx264', '-preset', 'veryfast', '-b:v', opts.bitrate, '-maxrate', opts.bitrate, '-bufsize', opts.bitrate, '-g', String(opts.gop), '-keyint_min', String(opts.gop), '-sc_threshold', '0',
     '-c:a', 'aac', '-b:a', '128k',
-    '-f', 'flv', file,
+    '-f', 'flv', `${file}.part`,
   ]);
+  renameSync(`${file}.part`, file);
   return { file, cell, rowHeight };
 }
 
@@ -181,7 +192,7 @@ function startPublisher(clip, urls, dir) {
     }
   });
   child.on('exit', (code) => {
-    if (code !== 0 && code !== null) {
+    if (code !== 0 && code !== null && !child.stopping) {
       console.error(`ffmpeg exited with ${code}: ${Buffer.concat(stderr)}`);
     }
   });
@@ -299,7 +310,7 @@ window.ready = true;
 async function main() {
   const dir = tempDir('latency');
   console.log(`machine: ${machine()}`);
-  const clip = makeClip(dir);
+  const clip = makeClip();
   const gateway = await startGateway(dir);
   const nms = await startNodeMediaServer(dir);
   console.log(`rtmpws-gateway: ${gateway.binary}; node-media-server ${nms.version}; flv.js 1.6 (dist/flv.min.js); clip ${width}x${height} ${FPS} fps ${opts.bitrate} GOP ${opts.gop / FPS} s, looped`);
@@ -315,18 +326,61 @@ async function main() {
     // Let both GOP caches fill, as for a viewer joining a running stream.
     await sleep(smoke ? 3000 : 5000);
 
-    // Start time: alternate the stacks, one fresh player at a time.
-    const startTimes = { rtmpws: [], rtmpwsConnect: [], flvjs: [] };
-    for (let i = 0; i < starts; i++) {
+    /** Latency (s) of the frame on screen in player `id`, or null if unreadable. */
+    const latencyOf = async (id) => {
+      const r = await page.evaluate(({ id, cell, rowHeight, bits }) => window.readFrame(id, cell, rowHeight, bits), { id, cell: clip.cell, rowHeight: clip.rowHeight, bits: BITS });
+      if (r.error) {
+        return { error: r.error };
+      }
+      // Unwrap the looped clip: the newest copy of this frame not later than now.
+      const elapsed = (r.now - publisher.t0()) / 1000;
+      const inClip = r.frame / FPS;
+      const loops = Math.floor((elapsed + 0.5 - inClip) / CLIP_SECONDS);
+      return { ...r, latency: elapsed - (loops * CLIP_SECONDS + inClip) };
+    };
+
+    // Start time: alternate the stacks, one fresh player at a time; each player's latency
+    // 3 s after it started shows where in the GOP it joined (flv.js never catches up).
+    const startTimes = { rtmpws: [], rtmpwsConnect: [], flvjs: [], rtmpwsJoin: [], flvjsJoin: [] };
+    const startOurs = async (record) => {
       const ours = await page.evaluate((url) => window.startRtmpws(url), gateway.ws);
-      startTimes.rtmpws.push(ours.fromPlay);
-      startTimes.rtmpwsConnect.push(ours.fromConnect);
+      await sleep(3000);
+      const join = await latencyOf(ours.id);
       await page.evaluate((id) => window.stopPlayer(id), ours.id);
+      if (record) {
+        startTimes.rtmpws.push(ours.fromPlay);
+        startTimes.rtmpwsConnect.push(ours.fromConnect);
+        if (join.latency !== undefined) {
+          startTimes.rtmpwsJoin.push(join.latency);
+        }
+      }
       await sleep(500);
+    };
+    const startTheirs = async (record) => {
       const theirs = await page.evaluate((url) => window.startFlvjs(url), nms.ws);
-      startTimes.flvjs.push(theirs.fromPlay);
+      await sleep(3000);
+      const join = await latencyOf(theirs.id);
       await page.evaluate((id) => window.stopPlayer(id), theirs.id);
+      if (record) {
+        startTimes.flvjs.push(theirs.fromPlay);
+        if (join.latency !== undefined) {
+          startTimes.flvjsJoin.push(join.latency);
+        }
+      }
       await sleep(500);
+    };
+    // One untimed start each first: the page's first media pipeline pays Chromium's cold start.
+    await startTheirs(false);
+    await startOurs(false);
+    for (let i = 0; i < starts; i++) {
+      // Alternate who goes first.
+      if (i % 2 === 0) {
+        await startOurs(true);
+        await startTheirs(true);
+      } else {
+        await startTheirs(true);
+        await startOurs(true);
+      }
     }
 
     // Latency: both playing in the same page for `minutes`.
@@ -342,17 +396,12 @@ async function main() {
     while (Date.now() < end) {
       const tick = Date.now();
       for (const stack of stacks) {
-        const r = await page.evaluate(({ id, cell, rowHeight, bits }) => window.readFrame(id, cell, rowHeight, bits), { id: stack.id, cell: clip.cell, rowHeight: clip.rowHeight, bits: BITS });
+        const r = await latencyOf(stack.id);
         if (r.error) {
           stack.errors++;
           continue;
         }
-        // Unwrap the looped clip: the newest copy of this frame not later than now.
-        const elapsed = (r.now - publisher.t0()) / 1000;
-        const inClip = r.frame / FPS;
-        const loops = Math.floor((elapsed + 0.5 - inClip) / CLIP_SECONDS);
-        const streamTime = loops * CLIP_SECONDS + inClip;
-        stack.samples.push({ at: (r.now - begin) / 1000, latency: elapsed - streamTime, buffered: r.buffered, dropped: r.dropped, total: r.total, paused: r.paused });
+        stack.samples.push({ at: (r.now - begin) / 1000, latency: r.latency, buffered: r.buffered, dropped: r.dropped, total: r.total, paused: r.paused });
       }
       if (Date.now() >= nextReport) {
         nextReport += 60000;
@@ -364,10 +413,16 @@ async function main() {
     if (pageErrors.length > 0) {
       console.log(`page errors: ${pageErrors.join('; ')}`);
     }
+    if (process.env.LATENCY_SAMPLES) {
+      for (const stack of stacks) {
+        console.log(`${stack.name}: ${stack.samples.map((s) => `${s.latency.toFixed(2)}/${s.buffered.toFixed(2)}`).join(" ")}`);
+      }
+    }
     report(startTimes, stacks, publisher);
   } finally {
     await browser.close();
     await server.close();
+    publisher.child.stopping = true;
     await stopProcess(publisher.child);
     await stopProcess(gateway.child);
     await stopProcess(nms.child);
@@ -386,6 +441,8 @@ function report(startTimes, stacks, publisher) {
       ['flv.js 1.6 + node-media-server, from load()+play()', fmtMs(startTimes.flvjs), '1.00x'],
     ],
   );
+  const fmtS = (values) => (values.length ? `${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)})` : '-');
+  console.log(`latency 3 s after each start, s, median (min-max): rtmpws ${fmtS(startTimes.rtmpwsJoin)}, flv.js ${fmtS(startTimes.flvjsJoin)}`);
 
   console.log(`\nlive latency: now minus the publisher's wall-clock time of the frame on screen, one sample per second per stack over ${minutes} min (publisher clock from ${publisher.reports()} ffmpeg progress reports)`);
   const rows = [];
