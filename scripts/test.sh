@@ -26,3 +26,5 @@ if [ -f package.json ]; then
   step "browser tests"
   node --test tests/browser/
 fi
+step "browser client benchmarks (smoke)"
+node bench/browser/remux.mjs --smoke && node bench/browser/size.mjs --smoke && node bench/browser/latency.mjs --smoke

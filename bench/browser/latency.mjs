@@ -35,6 +35,8 @@ const [width, height] = smoke ? [640, 360] : [opts.width, opts.height];
 const FPS = 30;
 const CLIP_SECONDS = smoke ? 20 : 60;
 const BITS = 12;
+/** How long after a start its join latency is read. */
+const JOIN_WAIT_MS = smoke ? 1500 : 3000;
 
 const children = [];
 process.on('exit', () => {
@@ -344,7 +346,7 @@ async function main() {
     const startTimes = { rtmpws: [], rtmpwsConnect: [], flvjs: [], rtmpwsJoin: [], flvjsJoin: [] };
     const startOurs = async (record) => {
       const ours = await page.evaluate((url) => window.startRtmpws(url), gateway.ws);
-      await sleep(3000);
+      await sleep(JOIN_WAIT_MS);
       const join = await latencyOf(ours.id);
       await page.evaluate((id) => window.stopPlayer(id), ours.id);
       if (record) {
@@ -358,7 +360,7 @@ async function main() {
     };
     const startTheirs = async (record) => {
       const theirs = await page.evaluate((url) => window.startFlvjs(url), nms.ws);
-      await sleep(3000);
+      await sleep(JOIN_WAIT_MS);
       const join = await latencyOf(theirs.id);
       await page.evaluate((id) => window.stopPlayer(id), theirs.id);
       if (record) {
@@ -442,7 +444,7 @@ function report(startTimes, stacks, publisher) {
     ],
   );
   const fmtS = (values) => (values.length ? `${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)})` : '-');
-  console.log(`latency 3 s after each start, s, median (min-max): rtmpws ${fmtS(startTimes.rtmpwsJoin)}, flv.js ${fmtS(startTimes.flvjsJoin)}`);
+  console.log(`latency ${JOIN_WAIT_MS / 1000} s after each start, s, median (min-max): rtmpws ${fmtS(startTimes.rtmpwsJoin)}, flv.js ${fmtS(startTimes.flvjsJoin)}`);
 
   console.log(`\nlive latency: now minus the publisher's wall-clock time of the frame on screen, one sample per second per stack over ${minutes} min (publisher clock from ${publisher.reports()} ffmpeg progress reports)`);
   const rows = [];
