@@ -27,4 +27,6 @@ if [ -f package.json ]; then
   node --test tests/browser/
 fi
 step "browser client benchmarks (smoke)"
-node bench/browser/remux.mjs --smoke && node bench/browser/size.mjs --smoke && node bench/browser/latency.mjs --smoke
+node bench/browser/remux.mjs --smoke
+node bench/browser/size.mjs --smoke
+node bench/browser/latency.mjs --smoke
