@@ -220,12 +220,23 @@ function video() {
   return v;
 }
 
+// The first appendBuffer after a start (starts are one at a time): splits the start time into
+// the stack's part (call -> first append) and the browser's (first append -> playing).
+let firstAppend = null;
+const append = SourceBuffer.prototype.appendBuffer;
+SourceBuffer.prototype.appendBuffer = function (data) {
+  firstAppend ??= performance.now();
+  return append.call(this, data);
+};
+
 function firstPlaying(v, t0) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no playing event within 20 s')), 20000);
+    firstAppend = null;
     v.addEventListener('playing', () => {
       clearTimeout(timer);
-      resolve(performance.now() - t0);
+      const now = performance.now();
+      resolve({ total: now - t0, browser: firstAppend === null ? NaN : now - firstAppend });
     }, { once: true });
   });
 }
@@ -247,8 +258,8 @@ window.startRtmpws = async (url) => {
   const tPlay = performance.now();
   const playing = firstPlaying(v, tPlay);
   ns.play('bench');
-  const fromPlay = await playing;
-  return { id: register(v, () => { ns.close(); nc.close(); }), fromPlay, fromConnect: tPlay - t0 + fromPlay };
+  const { total: fromPlay, browser } = await playing;
+  return { id: register(v, () => { ns.close(); nc.close(); }), fromPlay, fromConnect: tPlay - t0 + fromPlay, browser };
 };
 
 window.startFlvjs = async (url) => {
@@ -262,8 +273,8 @@ window.startFlvjs = async (url) => {
   player.load();
   const started = player.play();
   if (started && started.catch) started.catch(() => {});
-  const fromPlay = await playing;
-  return { id: register(v, () => { player.pause(); player.unload(); player.detachMediaElement(); player.destroy(); }), fromPlay, fromConnect: fromPlay };
+  const { total: fromPlay, browser } = await playing;
+  return { id: register(v, () => { player.pause(); player.unload(); player.detachMediaElement(); player.destroy(); }), fromPlay, fromConnect: fromPlay, browser };
 };
 
 const players = new Map();
@@ -343,7 +354,7 @@ async function main() {
 
     // Start time: alternate the stacks, one fresh player at a time; each player's latency
     // 3 s after it started shows where in the GOP it joined (flv.js never catches up).
-    const startTimes = { rtmpws: [], rtmpwsConnect: [], flvjs: [], rtmpwsJoin: [], flvjsJoin: [] };
+    const startTimes = { rtmpws: [], rtmpwsConnect: [], flvjs: [], rtmpwsJoin: [], flvjsJoin: [], rtmpwsBrowser: [], flvjsBrowser: [] };
     const startOurs = async (record) => {
       const ours = await page.evaluate((url) => window.startRtmpws(url), gateway.ws);
       await sleep(JOIN_WAIT_MS);
@@ -352,6 +363,7 @@ async function main() {
       if (record) {
         startTimes.rtmpws.push(ours.fromPlay);
         startTimes.rtmpwsConnect.push(ours.fromConnect);
+        startTimes.rtmpwsBrowser.push(ours.browser);
         if (join.latency !== undefined) {
           startTimes.rtmpwsJoin.push(join.latency);
         }
@@ -365,6 +377,7 @@ async function main() {
       await page.evaluate((id) => window.stopPlayer(id), theirs.id);
       if (record) {
         startTimes.flvjs.push(theirs.fromPlay);
+        startTimes.flvjsBrowser.push(theirs.browser);
         if (join.latency !== undefined) {
           startTimes.flvjsJoin.push(join.latency);
         }
@@ -444,6 +457,7 @@ function report(startTimes, stacks, publisher) {
     ],
   );
   const fmtS = (values) => (values.length ? `${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)})` : '-');
+  console.log(`of which the browser's media pipeline (first appendBuffer -> playing), ms, median (min-max): rtmpws ${fmtMs(startTimes.rtmpwsBrowser)}, flv.js ${fmtMs(startTimes.flvjsBrowser)}`);
   console.log(`latency ${JOIN_WAIT_MS / 1000} s after each start, s, median (min-max): rtmpws ${fmtS(startTimes.rtmpwsJoin)}, flv.js ${fmtS(startTimes.flvjsJoin)}`);
 
   console.log(`\nlive latency: now minus the publisher's wall-clock time of the frame on screen, one sample per second per stack over ${minutes} min (publisher clock from ${publisher.reports()} ffmpeg progress reports)`);
