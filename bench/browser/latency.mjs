@@ -24,6 +24,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { args, ffmpeg, freePort, launchChromium, machine, root, serveStatic, sleep, stopProcess, table, tempDir } from './common.mjs';
 
@@ -322,7 +323,7 @@ window.ready = true;
 
 async function main() {
   const dir = tempDir('latency');
-  console.log(`machine: ${machine()}`);
+  console.log(`machine: ${machine()}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const clip = makeClip();
   const gateway = await startGateway(dir);
   const nms = await startNodeMediaServer(dir);
@@ -425,6 +426,7 @@ async function main() {
       }
       await sleep(Math.max(0, 1000 - (Date.now() - tick)));
     }
+    console.log(`load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores shared with other work)`);
     if (pageErrors.length > 0) {
       console.log(`page errors: ${pageErrors.join('; ')}`);
     }
