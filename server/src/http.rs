@@ -104,7 +104,10 @@ async fn upgrade(
     let _ = stream.set_nodelay(true);
     // WebSocket messages are bounded like RTMP messages (plus room for chunk headers).
     let limit = gateway.config.max_message_size as usize + 64 * 1024;
+    // tungstenite's default 128 KiB read buffer per connection would be most of an idle
+    // viewer's memory; players send little, so start small (it grows when needed).
     let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
