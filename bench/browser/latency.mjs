@@ -5,7 +5,8 @@
 //
 //   node bench/browser/latency.mjs [--minutes 10] [--starts 5] [--smoke]
 //
-// One ffmpeg (`-re`, tee muxer) publishes the same clip to both servers. Its video carries its
+// One ffmpeg (`-re`, tee muxer) publishes the same clip (as long as the run) to both servers.
+// Its video carries its
 // own timestamp: every frame shows its frame number as a row of black/white cells (and the
 // inverted row under it, to reject misreads), so a page can read which frame is on screen
 // (drawImage of the <video> into a canvas) without trusting either player's clock mapping.
@@ -34,8 +35,11 @@ const minutes = smoke ? 0.15 : opts.minutes;
 const starts = smoke ? 1 : opts.starts;
 const [width, height] = smoke ? [640, 360] : [opts.width, opts.height];
 const FPS = 30;
-const CLIP_SECONDS = smoke ? 20 : 60;
-const BITS = 12;
+// Long enough for the whole run, so the frame number alone gives the publisher's time. (A
+// looped clip does not: ffmpeg's -stream_loop offsets each loop by the longest stream, which
+// the AAC frames make a few ms more than the video, and the latency seemed to grow.)
+const CLIP_SECONDS = smoke ? 40 : Math.ceil(minutes * 60 + 60 + starts * 10);
+const BITS = Math.ceil(Math.log2(CLIP_SECONDS * FPS + 1));
 /** How long after a start its join latency is read. */
 const JOIN_WAIT_MS = smoke ? 1500 : 3000;
 
@@ -75,7 +79,7 @@ function makeClip() {
   const rowHeight = Math.max(24, Math.round(height / 18));
   const cache = join(root, 'target', 'bench-browser');
   mkdirSync(cache, { recursive: true });
-  const file = join(cache, `framecode-${width}x${height}-${CLIP_SECONDS}s-${opts.bitrate}-g${opts.gop}.flv`);
+  const file = join(cache, `framecode${BITS}-${width}x${height}-${CLIP_SECONDS}s-${opts.bitrate}-g${opts.gop}.flv`);
   if (existsSync(file)) {
     return { file, cell, rowHeight };
   }
@@ -327,7 +331,7 @@ async function main() {
   const clip = makeClip();
   const gateway = await startGateway(dir);
   const nms = await startNodeMediaServer(dir);
-  console.log(`rtmpws-gateway: ${gateway.binary}; node-media-server ${nms.version}; flv.js 1.6 (dist/flv.min.js); clip ${width}x${height} ${FPS} fps ${opts.bitrate} GOP ${opts.gop / FPS} s, looped`);
+  console.log(`rtmpws-gateway: ${gateway.binary}; node-media-server ${nms.version}; flv.js 1.6 (dist/flv.min.js); clip ${width}x${height} ${FPS} fps ${opts.bitrate} GOP ${opts.gop / FPS} s, ${CLIP_SECONDS} s`);
   const publisher = startPublisher(clip.file, [gateway.rtmp, nms.rtmp], dir);
   const server = await serveStatic({ '/pkg/': join(root, 'dist'), '/flvjs/': join(root, 'node_modules', 'flv.js', 'dist') }, { '/': ['text/html; charset=utf-8', PAGE] });
   const browser = await launchChromium();
