@@ -145,12 +145,11 @@ function breakdown() {
       crate = 'data (strings, tables, panic locations)';
     } else if (/ (externref|multivalue) shim$/.test(name) || /^(connection|player)_/.test(name) || /^(statusInfo|netStreamCodes|allStatusCodes)$/.test(name)) {
       crate = 'exported functions (bodies inlined into them)';
+    } else if (/fmt::|escape_debug|ToString|Formatter|pad_integral/.test(name)) {
+      crate = 'formatting (core::fmt, Display and Debug impls)';
     } else {
       const crateMatch = /^<?&?(?:mut )?(?:dyn )?([a-z_][a-z0-9_]*)(?:\[[0-9a-f]+\])?::/.exec(name);
-      crate = crateMatch ? crateMatch[1] : 'other (runtime, intrinsics)';
-      if ((crate === 'core' || crate === 'alloc') && /fmt|Display|Debug|escape|pad/.test(name)) {
-        crate = `${crate}::fmt (formatting)`;
-      }
+      crate = crateMatch ? crateMatch[1] : 'other (runtime, intrinsics, tables)';
     }
     byCrate.set(crate, (byCrate.get(crate) ?? 0) + Number(size));
   }
