@@ -1,7 +1,7 @@
 //! ISO BMFF box writing for the init segment and media fragments.
 //!
 //! Boxes are written straight into one `Vec` whose capacity is computed up front; each box's
-//! size field is written as a placeholder and patched when the box closes, so there are no
+//! size field is written as zero and patched when the box closes, so there are no
 //! nested temporary buffers and no size bookkeeping that could drift from what was written.
 
 pub(crate) const VIDEO_TRACK_ID: u32 = 1;
