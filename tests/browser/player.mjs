@@ -139,6 +139,14 @@ export function state(page) {
  * Waits until video.currentTime has advanced by `seconds` from where it is now (the element is
  * playing): event-driven, generous timeout.
  */
+/**
+ * Waits (up to `timeout` ms) for the video element's `ended`, which Chromium sets a moment after
+ * the last frame is shown; resolves either way, so callers assert on `state(page).ended`.
+ */
+export async function settleEnded(page, timeout = 5000) {
+  await page.waitForFunction(() => window.t.video.ended, null, { timeout }).catch(() => {});
+}
+
 export async function waitForProgress(page, seconds, timeout = 20000) {
   const from = await page.evaluate(() => window.t.video.currentTime);
   try {

@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { codes, launchBrowser, openDemo, startGateway, waitForCode } from './harness.mjs';
-import { inOrder, mark, openPlayer, playerLog, sequence, state, waitForEntry, waitForProgress } from './player.mjs';
+import { inOrder, mark, openPlayer, playerLog, sequence, state, waitForEntry, waitForProgress, settleEnded } from './player.mjs';
 
 let gateway;
 let browser;
@@ -79,6 +79,7 @@ test('a page publishes in record mode; the recording plays back as a recorded st
   // To the end.
   const { index: stopAt } = await waitForEntry(page, 'NetStream.Play.Stop', { from: notify, timeout: 30000 });
   await waitForEntry(page, 'NetStream.Buffer.Empty', { from: stopAt, timeout: 15000 });
+  await settleEnded(page);
   const end = await state(page);
   assert.equal(end.error, null);
   const complete = (await playerLog(page)).find((e) => e.kind === 'onPlayStatus' && e.code === 'NetStream.Play.Complete');

@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser, sleep, startGateway, tempDir } from './harness.mjs';
-import { inOrder, makeVideo, mark, openPlayer, playerLog, sequence, state, waitForEntry, waitForPlaying, waitForProgress } from './player.mjs';
+import { inOrder, makeVideo, mark, openPlayer, playerLog, sequence, state, waitForEntry, waitForPlaying, waitForProgress, settleEnded } from './player.mjs';
 
 let gateway;
 let browser;
@@ -60,6 +60,7 @@ test('VOD to the end: Buffer.Flush, Play.Stop, Buffer.Empty; onPlayStatus Play.C
   assert.ok(stop.currentTime < 3.9, `Play.Stop at currentTime ${stop.currentTime}`);
 
   // The whole file was shown, its last frames too: the element played to its end.
+  await settleEnded(page);
   const end = await state(page);
   assert.equal(end.error, null);
   assert.ok(empty.currentTime > 3.95 && end.currentTime > 3.95, `Buffer.Empty at ${empty.currentTime}, now ${end.currentTime}`);
