@@ -21,6 +21,7 @@
 //! - A reference table is shared by all values of one [`decode_all`] call, as a message body is
 //!   one serialisation; every AVM+ switch starts fresh AMF3 tables, as the AMF3 spec says.
 
+use super::refs::RefTable;
 use super::{amf3, AmfError, DecodeLimits, Value};
 
 const NUMBER: u8 = 0x00;
@@ -195,19 +196,11 @@ fn unsupported(what: &'static str, offset: usize) -> AmfError {
     AmfError::Unsupported { what, offset }
 }
 
-/// A slot of the AMF0 reference table: where a complex value starts, and whether it is complete
-/// (a reference to an incomplete one would be a cycle, which a tree cannot hold).
-#[derive(Clone, Copy)]
-struct Slot {
-    start: usize,
-    done: bool,
-}
-
 struct Decoder<'a> {
     input: &'a [u8],
     max_depth: usize,
     budget: Budget,
-    refs: Vec<Slot>,
+    refs: RefTable,
     /// Non-zero while a reference is being re-decoded: the values met then are already in the
     /// table and must not be added twice.
     replaying: usize,
@@ -219,7 +212,8 @@ impl<'a> Decoder<'a> {
             input,
             max_depth: limits.max_depth,
             budget: Budget::for_input(input.len()),
-            refs: Vec::new(),
+            // References are 16-bit, so later entries could never be used.
+            refs: RefTable::new(0, usize::from(u16::MAX) + 1),
             replaying: 0,
         }
     }
@@ -325,7 +319,7 @@ impl<'a> Decoder<'a> {
                 Value::StrictArray(items)
             }
         };
-        self.complete(slot);
+        self.refs.complete(slot);
         Ok(value)
     }
 
@@ -367,42 +361,18 @@ impl<'a> Decoder<'a> {
                 offset: at,
             });
         }
-        // References are 16-bit, so later slots could never be used.
-        if self.replaying > 0 || self.refs.len() > usize::from(u16::MAX) {
+        // While replaying, everything met is already in the table.
+        if self.replaying > 0 {
             return Ok(None);
         }
-        self.refs.push(Slot {
-            start: at,
-            done: false,
-        });
-        Ok(Some(self.refs.len() - 1))
-    }
-
-    fn complete(&mut self, slot: Option<usize>) {
-        if let Some(slot) = slot.and_then(|i| self.refs.get_mut(i)) {
-            slot.done = true;
-        }
+        Ok(self.refs.reserve(at))
     }
 
     /// Decodes the referenced value again where the reference stands, so depth limits and the
     /// output budget apply to the copy exactly as to the original.
     fn resolve(&mut self, index: usize, at: usize, depth: usize) -> Result<Value, AmfError> {
-        let slot = self
-            .refs
-            .get(index)
-            .copied()
-            .ok_or(AmfError::BadReference {
-                version: 0,
-                index,
-                offset: at,
-            })?;
-        if !slot.done {
-            return Err(AmfError::Unsupported {
-                what: "AMF0 circular reference",
-                offset: at,
-            });
-        }
-        let mut replay = Reader::at(self.input, slot.start)?;
+        let start = self.refs.start_of(index, at)?;
+        let mut replay = Reader::at(self.input, start)?;
         self.replaying += 1;
         let value = self.value(&mut replay, depth);
         self.replaying -= 1;

@@ -16,6 +16,7 @@
 use std::rc::Rc;
 
 use super::amf0::{Budget, Reader, PREALLOC_CAP};
+use super::refs::RefTable;
 use super::{AmfError, DecodeLimits, Value};
 
 const UNDEFINED: u8 = 0x00;
@@ -65,7 +66,7 @@ pub(super) fn decode_embedded(
         max_depth,
         budget,
         strings: Vec::new(),
-        objects: Vec::new(),
+        objects: RefTable::new(3, usize::MAX),
         traits: Vec::new(),
         replaying: 0,
     };
@@ -140,21 +141,13 @@ struct Traits<'a> {
     dynamic: bool,
 }
 
-/// A slot of the object table: where a complex value starts, and whether it is complete (a
-/// reference to an incomplete one would be a cycle, which a tree cannot hold).
-#[derive(Clone, Copy)]
-struct Slot {
-    start: usize,
-    done: bool,
-}
-
 struct Decoder<'a, 'b> {
     input: &'a [u8],
     max_depth: usize,
     budget: &'b mut Budget,
     /// Strings borrow the input: the table costs a slice per entry, not a copy.
     strings: Vec<&'a str>,
-    objects: Vec<Slot>,
+    objects: RefTable,
     traits: Vec<Rc<Traits<'a>>>,
     /// Non-zero while a reference is being re-decoded: everything met then is already in the
     /// tables, and adding it again would shift the indices later references use.
@@ -240,7 +233,7 @@ impl<'a> Decoder<'a, '_> {
             DICTIONARY => self.dictionary(r, at, depth, n)?,
             _ => Value::StrictArray(self.fixed_vector(r, marker, at, n)?),
         };
-        self.complete(slot);
+        self.objects.complete(slot);
         Ok(value)
     }
 
@@ -404,7 +397,7 @@ impl<'a> Decoder<'a, '_> {
                 props.push((key, value));
             }
         }
-        self.complete(slot);
+        self.objects.complete(slot);
         if traits.class_name.is_empty() {
             Ok(Value::Object(props))
         } else {
@@ -475,42 +468,19 @@ impl<'a> Decoder<'a, '_> {
         Ok(())
     }
 
+    /// An object-table entry, except while replaying (everything met is already there).
     fn reserve(&mut self, at: usize) -> Option<usize> {
         if self.replaying > 0 {
             return None;
         }
-        self.objects.push(Slot {
-            start: at,
-            done: false,
-        });
-        Some(self.objects.len() - 1)
-    }
-
-    fn complete(&mut self, slot: Option<usize>) {
-        if let Some(slot) = slot.and_then(|i| self.objects.get_mut(i)) {
-            slot.done = true;
-        }
+        self.objects.reserve(at)
     }
 
     /// Decodes the referenced value again where the reference stands, so depth limits and the
     /// output budget apply to the copy exactly as to the original.
     fn replay(&mut self, index: usize, at: usize, depth: usize) -> Result<Value, AmfError> {
-        let slot = self
-            .objects
-            .get(index)
-            .copied()
-            .ok_or(AmfError::BadReference {
-                version: 3,
-                index,
-                offset: at,
-            })?;
-        if !slot.done {
-            return Err(AmfError::Unsupported {
-                what: "AMF3 circular reference",
-                offset: at,
-            });
-        }
-        let mut replay = Reader::at(self.input, slot.start)?;
+        let start = self.objects.start_of(index, at)?;
+        let mut replay = Reader::at(self.input, start)?;
         self.replaying += 1;
         let value = self.value(&mut replay, depth);
         self.replaying -= 1;
