@@ -574,6 +574,29 @@ pub fn flv_tags(path: &Path) -> Vec<(rtmpws_protocol::MediaKind, u32, Bytes)> {
     tags
 }
 
+/// Plays `url` with ffmpeg over RTMP (at most `max_frames` video frames, if given), decoding
+/// every frame; returns how many video frames it decoded. Panics if ffmpeg fails.
+pub fn ffmpeg_decoded_video_frames(url: &str, max_frames: Option<u32>) -> usize {
+    let mut command = Command::new("ffmpeg");
+    command.args(["-v", "error", "-i", url]);
+    if let Some(n) = max_frames {
+        command.args(["-frames:v", &n.to_string()]);
+    }
+    let output = command
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg is not installed");
+    assert!(
+        output.status.success(),
+        "ffmpeg play of {url} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with("0,"))
+        .count()
+}
+
 /// `ffprobe` of a file: (video frames, duration in seconds).
 pub fn probe(path: &Path) -> (usize, f64) {
     let out = Command::new("ffprobe")

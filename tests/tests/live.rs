@@ -1,14 +1,15 @@
 //! Live streams through the real gateway: ffmpeg publishes over TCP; ffmpeg and the Rust test
 //! client play over TCP and WebSocket.
 
-use std::process::Command;
 use std::time::Duration;
 
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::client::ClientEvent;
 use rtmpws_protocol::message::UserControl;
 use rtmpws_protocol::MediaKind;
-use rtmpws_tests::{describe, summarize, test_flv, Ffmpeg, Gateway, TestClient};
+use rtmpws_tests::{
+    describe, ffmpeg_decoded_video_frames, summarize, test_flv, Ffmpeg, Gateway, TestClient,
+};
 
 /// Waits until the gateway's log shows a publisher on `name`.
 async fn wait_published(client_url: &str, name: &str) {
@@ -189,29 +190,7 @@ async fn ffmpeg_publishes_and_ffmpeg_plays_back_over_tcp() {
     let gateway = Gateway::start("");
     let _publisher = Ffmpeg::publish(&test_flv(8), &gateway.rtmp_url("live/loop"));
     wait_published(&gateway.rtmp_url("live"), "loop").await;
-    let output = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-i",
-            &gateway.rtmp_url("live/loop"),
-            "-frames:v",
-            "45",
-            "-f",
-            "framemd5",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        output.status.success(),
-        "ffmpeg play failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let decoded_video = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| l.starts_with("0,"))
-        .count();
+    let decoded_video = ffmpeg_decoded_video_frames(&gateway.rtmp_url("live/loop"), Some(45));
     assert_eq!(decoded_video, 45, "frames decoded by ffmpeg");
 }
 

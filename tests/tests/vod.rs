@@ -10,7 +10,10 @@ use rtmpws_protocol::client::ClientEvent;
 use rtmpws_protocol::message::UserControl;
 use rtmpws_protocol::MediaKind;
 use rtmpws_protocol::StreamId;
-use rtmpws_tests::{describe, summarize, test_flv, test_flv_sized, Gateway, TempDir, TestClient};
+use rtmpws_tests::{
+    describe, ffmpeg_decoded_video_frames, summarize, test_flv, test_flv_sized, Gateway, TempDir,
+    TestClient,
+};
 
 async fn player(gateway: &Gateway) -> (TestClient, StreamId) {
     let mut client = TestClient::connect(&gateway.ws_url("vod"), &[]).await;
@@ -647,26 +650,6 @@ async fn rtmpdump_and_ffmpeg_play_recorded_items_over_tcp() {
         "rtmpdump must fail on StreamNotFound"
     );
 
-    let ffmpeg = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-i",
-            &gateway.rtmp_url("vod/clip"),
-            "-f",
-            "framemd5",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        ffmpeg.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ffmpeg.stderr)
-    );
-    let frames = String::from_utf8_lossy(&ffmpeg.stdout)
-        .lines()
-        .filter(|l| l.starts_with("0,"))
-        .count();
+    let frames = ffmpeg_decoded_video_frames(&gateway.rtmp_url("vod/clip"), None);
     assert_eq!(frames, 90);
 }
