@@ -23,7 +23,7 @@
 // Latency: both players in one page (same renderer, same main thread), sampled every second.
 
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -132,20 +132,30 @@ function logTo(child, file) {
 async function startGateway(dir) {
   const release = join(root, 'target', 'release', 'rtmpws-gateway');
   const debug = join(root, 'target', 'debug', 'rtmpws-gateway');
-  const binary = process.env.RTMPWS_GATEWAY ?? (existsSync(release) ? release : debug);
+  // The newer build of the two: a stale release binary must not stand in for fresh code.
+  const built = [release, debug].filter((path) => existsSync(path)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  const binary = process.env.RTMPWS_GATEWAY ?? built[0] ?? release;
   if (!existsSync(binary)) {
     throw new Error('no gateway binary: cargo build --release -p rtmpws-gateway');
   }
-  const rtmpPort = await freePort();
-  const httpPort = await freePort();
   mkdirSync(join(dir, 'gw-media'), { recursive: true });
   const config = join(dir, 'gateway.toml');
-  writeFileSync(config, [`rtmp_addr = "127.0.0.1:${rtmpPort}"`, `http_addr = "127.0.0.1:${httpPort}"`, `media_dir = ${JSON.stringify(join(dir, 'gw-media'))}`, ''].join('\n'));
-  const child = spawn(binary, ['--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
+  // Port 0: the gateway writes the ports it bound to --addr-file.
+  writeFileSync(config, ['rtmp_addr = "127.0.0.1:0"', 'http_addr = "127.0.0.1:0"', `media_dir = ${JSON.stringify(join(dir, 'gw-media'))}`, ''].join('\n'));
+  const addrFile = join(dir, 'gateway-addresses');
+  const child = spawn(binary, ['--config', config, '--addr-file', addrFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
   children.push(child);
   logTo(child, join(dir, 'gateway.log'));
-  await waitForPort(httpPort, child, 'rtmpws-gateway');
-  await waitForPort(rtmpPort, child, 'rtmpws-gateway');
+  const deadline = Date.now() + 20000;
+  while (!existsSync(addrFile)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`rtmpws-gateway did not start; see ${join(dir, 'gateway.log')}`);
+    }
+    await sleep(20);
+  }
+  const port = (key) => Number(readFileSync(addrFile, 'utf8').match(new RegExp(`^${key}=.*:(\\d+)$`, 'm'))[1]);
+  const rtmpPort = port('rtmp');
+  const httpPort = port('http');
   return { child, binary, rtmp: `rtmp://127.0.0.1:${rtmpPort}/live/bench`, ws: `ws://127.0.0.1:${httpPort}/live` };
 }
 

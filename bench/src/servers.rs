@@ -49,8 +49,6 @@ impl Server {
     /// Starts `rtmpws-gateway` with a TOML config in `dir`, with `threads` runtime worker
     /// threads (tokio's default, one per core, if `None`).
     pub fn gateway(binary: &Path, dir: &Path, threads: Option<usize>) -> Result<Server, Error> {
-        let rtmp: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
-        let http: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
         for sub in ["media", "www", "dist"] {
             fs::create_dir_all(dir.join(sub))?;
         }
@@ -58,7 +56,7 @@ impl Server {
         fs::write(
             &config,
             format!(
-                "rtmp_addr = \"{rtmp}\"\nhttp_addr = \"{http}\"\nmedia_dir = \"{media}\"\n\
+                "rtmp_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nmedia_dir = \"{media}\"\n\
                  www_dir = \"{www}\"\npackage_dir = \"{dist}\"\nmax_connections = 20000\n",
                 media = dir.join("media").display(),
                 www = dir.join("www").display(),
@@ -66,6 +64,10 @@ impl Server {
             ),
         )?;
         let log = dir.join("gateway.log");
+        // Port 0: the gateway reports the ports it bound, so nothing else can take them between
+        // our choice and its bind.
+        let addr_file = dir.join("addresses");
+        let _ = fs::remove_file(&addr_file);
         let mut command = Command::new(binary);
         if let Some(threads) = threads {
             command.env("TOKIO_WORKER_THREADS", threads.to_string());
@@ -73,6 +75,8 @@ impl Server {
         let child = command
             .arg("--config")
             .arg(&config)
+            .arg("--addr-file")
+            .arg(&addr_file)
             // Per-connection info lines would cost the gateway CPU that nginx (logging errors
             // only) does not spend.
             .env("RUST_LOG", "warn")
@@ -85,23 +89,36 @@ impl Server {
             kind: Kind::Rtmpws,
             child: Some(child),
             pids: vec![pid],
-            rtmp,
-            http: Some(http),
+            rtmp: ([127, 0, 0, 1], 0).into(),
+            http: None,
             log,
         };
-        server.wait_listening(&[rtmp, http])?;
+        let (rtmp, http) = server.wait_addr_file(&addr_file)?;
+        server.rtmp = rtmp;
+        server.http = Some(http);
         Ok(server)
     }
 
     /// Starts nginx with the RTMP module and one worker, with its own config, pid file and
-    /// logs in `dir`.
+    /// logs in `dir`. nginx cannot bind port 0 and report it, so it gets a port that was free a
+    /// moment ago; if something took it in between, nginx fails and we try another.
     pub fn nginx(dir: &Path) -> Result<Server, Error> {
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::nginx_on(dir, ([127, 0, 0, 1], free_port()?).into()) {
+                Ok(server) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| "nginx did not start".into()))
+    }
+
+    fn nginx_on(dir: &Path, rtmp: SocketAddr) -> Result<Server, Error> {
         let module = Path::new("/usr/lib/nginx/modules/ngx_rtmp_module.so");
         if !module.exists() {
             return Err("nginx-rtmp is missing: apt-get install -y nginx libnginx-mod-rtmp".into());
         }
         fs::create_dir_all(dir.join("logs"))?;
-        let rtmp: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
         let config = dir.join("nginx.conf");
         fs::write(
             &config,
@@ -162,6 +179,31 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(server)
+    }
+
+    /// Waits for the gateway's `--addr-file` and returns the RTMP and HTTP addresses in it.
+    fn wait_addr_file(&mut self, path: &Path) -> Result<(SocketAddr, SocketAddr), Error> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(text) = fs::read_to_string(path) {
+                let address = |key: &str| -> Result<SocketAddr, Error> {
+                    let value = text
+                        .lines()
+                        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+                        .ok_or_else(|| format!("no {key}= line in {}", path.display()))?;
+                    Ok(value.parse()?)
+                };
+                return Ok((address("rtmp")?, address("http")?));
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+            if exited || Instant::now() > deadline {
+                return Err(format!("{} did not start:\n{}", self.kind.name(), self.log()).into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn wait_listening(&mut self, addrs: &[SocketAddr]) -> Result<(), Error> {

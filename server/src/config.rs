@@ -34,6 +34,13 @@ pub struct Args {
     /// gateway.example.toml for every key.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Once both listeners are bound, write the addresses actually bound to FILE as
+    /// `rtmp=HOST:PORT` and `http=HOST:PORT` lines (the file appears whole, by rename).
+    /// With port 0 in the addresses, this is how a supervisor or a test learns the ports
+    /// without racing another process for a "free" one.
+    #[arg(long, value_name = "FILE")]
+    pub addr_file: Option<PathBuf>,
 }
 
 /// Every setting, as read from TOML; all keys are optional.

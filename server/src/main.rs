@@ -12,6 +12,8 @@ mod record;
 mod transport;
 mod vod;
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -45,7 +47,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, args.addr_file)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -54,10 +56,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> std::io::Result<()> {
+async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<()> {
     let rtmp = TcpListener::bind(config.rtmp_addr).await?;
     let http = TcpListener::bind(config.http_addr).await?;
-    info!(rtmp = %rtmp.local_addr()?, http = %http.local_addr()?, apps = ?config.apps, "rtmpws-gateway listening");
+    let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
+    info!(rtmp = %rtmp_addr, http = %http_addr, apps = ?config.apps, "rtmpws-gateway listening");
+    if let Some(path) = addr_file {
+        write_addr_file(&path, rtmp_addr, http_addr).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+        })?;
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let gateway = Arc::new(Gateway::new(config, shutdown_rx));
@@ -94,6 +102,15 @@ async fn run(config: Config) -> std::io::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Writes the bound addresses to `path` through a temporary file and a rename, so a reader
+/// polling for the file never sees half of it.
+fn write_addr_file(path: &Path, rtmp: SocketAddr, http: SocketAddr) -> std::io::Result<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    std::fs::write(&temp, format!("rtmp={rtmp}\nhttp={http}\n"))?;
+    std::fs::rename(&temp, path)
 }
 
 async fn accept_loop<F, Fut>(

@@ -3,8 +3,8 @@
 // stopped by its PID.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as netConnect } from 'node:net';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,17 +48,6 @@ export function freePort() {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** Stops a child by PID (SIGTERM, then SIGKILL) and waits for it. */
 export async function stopProcess(child, signal = 'SIGTERM') {
   if (!child || child.exitCode !== null || child.signalCode !== null) {
@@ -97,15 +86,15 @@ export async function startGateway({ wwwDir = join(root, 'www') } = {}) {
     throw new Error(`${dist} is missing: run npm run build`);
   }
   const dir = tempDir('gateway');
-  const rtmpPort = await freePort();
-  const httpPort = await freePort();
   mkdirSync(join(dir, 'media'), { recursive: true });
   const config = join(dir, 'gateway.toml');
   writeFileSync(
     config,
     [
-      `rtmp_addr = "127.0.0.1:${rtmpPort}"`,
-      `http_addr = "127.0.0.1:${httpPort}"`,
+      // Port 0: the gateway reports the ports it bound in --addr-file, so no other process can
+      // take them between our choice and its bind.
+      'rtmp_addr = "127.0.0.1:0"',
+      'http_addr = "127.0.0.1:0"',
       `media_dir = ${JSON.stringify(join(dir, 'media'))}`,
       `www_dir = ${JSON.stringify(wwwDir)}`,
       `package_dir = ${JSON.stringify(dist)}`,
@@ -114,16 +103,25 @@ export async function startGateway({ wwwDir = join(root, 'www') } = {}) {
   );
   const logFile = join(dir, 'gateway.log');
   const log = createWriteStream(logFile);
-  const child = spawn(binary, ['--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+  const addrFile = join(dir, 'addresses');
+  const child = spawn(binary, ['--config', config, '--addr-file', addrFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   const deadline = Date.now() + 15000;
-  while (!(await canConnect(httpPort)) || !(await canConnect(rtmpPort))) {
+  while (!existsSync(addrFile)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       throw new Error(`gateway did not start; see ${logFile}`);
     }
-    await sleep(50);
+    await sleep(20);
   }
+  const addresses = Object.fromEntries(
+    readFileSync(addrFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split('=')),
+  );
+  const rtmpPort = Number(addresses.rtmp.split(':').pop());
+  const httpPort = Number(addresses.http.split(':').pop());
   return {
     child,
     dir,

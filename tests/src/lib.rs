@@ -2,7 +2,7 @@
 //! makes test media with ffmpeg, and speaks RTMP to the gateway through the protocol crate's
 //! client session, over TCP or WebSocket.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -39,12 +39,24 @@ pub fn gateway_binary() -> PathBuf {
     panic!("rtmpws-gateway is not built: run `cargo build -p rtmpws-gateway` first (the test script does)");
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; the gateway binds it right after).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+/// Waits (up to 10 s, while the process lives) for the gateway's `--addr-file` and parses it.
+fn wait_for_addresses(path: &Path, child: &mut Child) -> Option<(SocketAddr, SocketAddr)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let address = |key: &str| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|value| value.parse().ok())
+            };
+            return Some((address("rtmp")?, address("http")?));
+        }
+        if !matches!(child.try_wait(), Ok(None)) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 /// A running gateway, stopped (by PID) when dropped.
@@ -56,52 +68,51 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts the gateway with default settings plus `extra_config` TOML lines.
+    /// Starts the gateway with default settings plus `extra_config` TOML lines. It binds port 0
+    /// and reports the ports it got through `--addr-file`, so parallel tests (and the ffmpeg
+    /// processes they start, whose outgoing connections take ephemeral ports too) never race
+    /// for a port.
     pub fn start(extra_config: &str) -> Gateway {
         let dir = TempDir::new("gateway");
-        let rtmp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let config = dir.path().join("gateway.toml");
+        let addr_file = dir.path().join("addresses");
         std::fs::create_dir_all(dir.path().join("media")).unwrap();
         std::fs::write(
             &config,
             format!(
-                "rtmp_addr = \"{rtmp}\"\nhttp_addr = \"{http}\"\nmedia_dir = \"{}\"\nwww_dir = \"{}\"\n{extra_config}\n",
+                "rtmp_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nmedia_dir = \"{}\"\nwww_dir = \"{}\"\n{extra_config}\n",
                 dir.path().join("media").display(),
                 root().join("www").display()
             ),
         )
         .unwrap();
         let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
-        let child = Command::new(gateway_binary())
+        let mut child = Command::new(gateway_binary())
             .arg("--config")
             .arg(&config)
+            .arg("--addr-file")
+            .arg(&addr_file)
             .env("RUST_LOG", "debug")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("cannot start rtmpws-gateway");
-        let gateway = Gateway {
+        let (rtmp, http) = match wait_for_addresses(&addr_file, &mut child) {
+            Some(addresses) => addresses,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log =
+                    std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
+                panic!("gateway did not listen within 10 s; log:\n{log}");
+            }
+        };
+        Gateway {
             child,
             rtmp,
             http,
             dir,
-        };
-        gateway.wait_listening();
-        gateway
-    }
-
-    fn wait_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(self.rtmp).is_ok()
-                && std::net::TcpStream::connect(self.http).is_ok()
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("gateway did not listen within 10 s; log:\n{}", self.log());
     }
 
     /// Puts a recorded item at `MEDIA_DIR/APP/NAME` (NAME may include `.flv`).
