@@ -92,7 +92,7 @@ impl Conn {
     }
 
     async fn start(pipe: Pipe) -> Result<Conn, Error> {
-        let (mut handshake, c0c1) = Handshake::client()?;
+        let (mut handshake, c0c1) = Handshake::client(u64::from(std::process::id()));
         let mut conn = Conn {
             pipe,
             decoder: ChunkDecoder::new(DecoderLimits::default()),

@@ -24,6 +24,8 @@ pub struct ClientConfig {
     pub amf_limits: DecodeLimits,
     /// Outgoing chunk size, announced after the handshake.
     pub chunk_size: u32,
+    /// Fills the random part of the handshake's C1 (see [`Handshake::client`]).
+    pub handshake_seed: u64,
 }
 
 impl Default for ClientConfig {
@@ -32,6 +34,7 @@ impl Default for ClientConfig {
             chunk_limits: DecoderLimits::default(),
             amf_limits: DecodeLimits::default(),
             chunk_size: 4096,
+            handshake_seed: 0x5254_4d50_7773,
         }
     }
 }
@@ -119,11 +122,11 @@ pub struct ClientSession {
 
 impl ClientSession {
     /// A session whose C0+C1 is already queued for sending.
-    pub fn new(config: ClientConfig) -> Result<Self, LinkError> {
-        let (handshake, c0c1) = Handshake::client()?;
+    pub fn new(config: ClientConfig) -> Self {
+        let (handshake, c0c1) = Handshake::client(config.handshake_seed);
         let mut link = Link::new(config.chunk_limits, config.amf_limits);
         link.send_raw(&c0c1);
-        Ok(ClientSession {
+        ClientSession {
             config,
             handshake: Some(handshake),
             link,
@@ -131,7 +134,7 @@ impl ClientSession {
             events: VecDeque::new(),
             transactions: HashMap::new(),
             next_transaction: 1.0,
-        })
+        }
     }
 
     /// True once the handshake is over.

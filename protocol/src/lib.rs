@@ -10,8 +10,8 @@
 //! - [`message`]: RTMP messages (control, user control, commands, data, media) to and from
 //!   chunk payloads.
 //! - [`status`]: the catalogue of NetStream/NetConnection status codes.
-//! - [`handshake`]: the RTMP handshake, wrapping `rml_rtmp`'s.
-//! - [`server`] and [`client`]: the session state machines.
+//! - [`handshake`]: the RTMP handshake (server side `rml_rtmp`'s, client side the simple form).
+//! - `server` (feature `server`, on by default) and [`client`]: the session state machines.
 #![forbid(unsafe_code)]
 
 pub mod amf;
@@ -20,6 +20,7 @@ pub mod client;
 pub mod handshake;
 mod link;
 pub mod message;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod status;
 pub mod types;

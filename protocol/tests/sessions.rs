@@ -23,7 +23,7 @@ struct Pair {
 impl Pair {
     fn new(config: ServerConfig) -> Pair {
         let mut pair = Pair {
-            client: ClientSession::new(ClientConfig::default()).unwrap(),
+            client: ClientSession::new(ClientConfig::default()),
             server: ServerSession::new(config),
             client_events: Vec::new(),
             server_events: Vec::new(),

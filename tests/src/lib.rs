@@ -331,7 +331,7 @@ impl TestClient {
     }
 
     async fn open_pipe_with(url: &str, receive_buffer: Option<u32>) -> TestClient {
-        let session = ClientSession::new(ClientConfig::default()).unwrap();
+        let session = ClientSession::new(ClientConfig::default());
         let pipe = if let Some(rest) = url.strip_prefix("rtmp://") {
             let host: SocketAddr = rest.split('/').next().unwrap().parse().unwrap();
             let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -357,7 +357,7 @@ impl TestClient {
     /// Opens the URL without starting a handshake (hostile-input tests).
     pub async fn open_raw(url: &str) -> TestClient {
         let mut client = Self::open_pipe(url).await;
-        client.session = ClientSession::new(ClientConfig::default()).unwrap();
+        client.session = ClientSession::new(ClientConfig::default());
         client
     }
 

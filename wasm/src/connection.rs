@@ -107,18 +107,27 @@ fn user_control_event(event: UserControl) -> JsValue {
     ])
 }
 
+impl Default for Connection {
+    fn default() -> Self {
+        Connection::new()
+    }
+}
+
 #[wasm_bindgen]
 impl Connection {
     /// A session whose handshake (C0+C1) is already waiting in [`Connection::take_output`].
     #[wasm_bindgen(constructor)]
-    pub fn new() -> Result<Connection, JsError> {
-        let session = ClientSession::new(ClientConfig::default())
-            .map_err(|e| JsError::new(&format!("RTMP handshake could not start: {e}")))?;
-        Ok(Connection {
-            session,
+    pub fn new() -> Connection {
+        let config = ClientConfig {
+            // The handshake's random filler; it needs no cryptographic quality.
+            handshake_seed: (js_sys::Math::random() * 2f64.powi(53)) as u64,
+            ..ClientConfig::default()
+        };
+        Connection {
+            session: ClientSession::new(config),
             streams: HashMap::new(),
             failed: false,
-        })
+        }
     }
 
     /// Sends `connect` with the command object (app, tcUrl, objectEncoding, ...) and the extra
