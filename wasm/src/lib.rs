@@ -20,3 +20,9 @@ pub mod status;
 
 pub use connection::Connection;
 pub use player::Player;
+
+/// Talc instead of the default dlmalloc: a smaller module and faster allocation for the
+/// remuxer's many short-lived buffers.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
