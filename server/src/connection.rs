@@ -78,6 +78,11 @@ enum Role {
         player: VodHandle,
         name: String,
     },
+    /// Unpublished while recording: Record.Stop and Unpublish.Success wait until the
+    /// recorder has made the file final, so whoever the publisher tells can play all of it.
+    Unpublishing {
+        name: String,
+    },
 }
 
 /// A publisher of a live stream.
@@ -175,13 +180,14 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
     debug!(id, %peer, "connection opened");
     let mut buf = Vec::new();
     let mut out = Batch::default();
+    let mut stopping = false;
     loop {
         tokio::select! {
             biased;
-            () = &mut shutdown => {
+            // Once: publishers that record stay until their files are final (see below).
+            () = &mut shutdown, if !stopping => {
+                stopping = true;
                 conn.shut_down();
-                let _ = conn.flush(&mut transport, &mut out).await;
-                break;
             }
             read = transport.read(&mut buf) => match read {
                 Ok(0) => break,
@@ -218,7 +224,7 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
             debug!(id, %peer, "write failed: {e}");
             break;
         }
-        if conn.session.is_closing() {
+        if conn.session.is_closing() || (stopping && !conn.is_unpublishing()) {
             break;
         }
         if let Some(why) = conn.kick.take() {
@@ -370,9 +376,11 @@ impl Connection {
 
     fn stream_name(&self, stream_id: StreamId) -> String {
         match self.roles.get(&stream_id) {
-            Some(Role::Publishing(Publisher { name, .. }) | Role::Recorded { name, .. }) => {
-                name.clone()
-            }
+            Some(
+                Role::Publishing(Publisher { name, .. })
+                | Role::Recorded { name, .. }
+                | Role::Unpublishing { name },
+            ) => name.clone(),
             Some(Role::Playing(player)) => player.name.clone(),
             None => String::new(),
         }
@@ -620,6 +628,21 @@ impl Connection {
     }
 
     fn on_recording(&mut self, stream_id: StreamId, event: RecordEvent) {
+        if let Some(Role::Unpublishing { .. }) = self.roles.get(&stream_id) {
+            if let Some(Role::Unpublishing { name }) = self.roles.remove(&stream_id) {
+                self.feeds.remove(&stream_id);
+                if let RecordEvent::Failed(why) = &event {
+                    let description =
+                        format!("{}: {why}", Status::NetStreamRecordFailed.describe(&name));
+                    self.session.send_status(
+                        stream_id,
+                        Info::new(Status::NetStreamRecordFailed, description).details(&name),
+                    );
+                }
+                self.send_unpublished(stream_id, &name);
+            }
+            return;
+        }
         let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) else {
             return;
         };
@@ -647,6 +670,10 @@ impl Connection {
             RecordEvent::Failed(why) => self
                 .session
                 .send_status(stream_id, info(Status::NetStreamRecordFailed, &why)),
+            // Only a stop asks for this, and a stopped publisher is Unpublishing (above).
+            RecordEvent::Stopped => self
+                .session
+                .send_status(stream_id, Status::NetStreamRecordStop.info(&name)),
         }
         // The recording is over; live publishing goes on.
         warn!(id = self.id, name = %name, "recording ended early");
@@ -803,7 +830,7 @@ impl Connection {
 
     /// Ends what `stream_id` is doing; `notify` tells a publisher Unpublish.Success.
     fn close_stream(&mut self, stream_id: StreamId, notify: bool) {
-        self.feeds.remove(&stream_id);
+        let feed = self.feeds.remove(&stream_id);
         match self.roles.remove(&stream_id) {
             Some(Role::Publishing(Publisher {
                 stream,
@@ -817,18 +844,32 @@ impl Connection {
                     self.id,
                 );
                 info!(id = self.id, name = %name, "unpublished");
-                if let Some(recorder) = recorder {
-                    recorder.stop();
-                    if notify {
-                        self.session
-                            .send_status(stream_id, Status::NetStreamRecordStop.info(&name));
+                match (recorder, feed) {
+                    (Some(recorder), Some(feed)) if notify => {
+                        // The recorder's events keep coming until it reports the file final.
+                        recorder.stop();
+                        self.feeds.insert(stream_id, feed);
+                        self.roles.insert(stream_id, Role::Unpublishing { name });
+                    }
+                    (Some(recorder), _) => {
+                        recorder.stop();
+                        if notify {
+                            self.send_unpublished(stream_id, &name);
+                        }
+                    }
+                    (None, _) => {
+                        if notify {
+                            self.session.send_status(
+                                stream_id,
+                                Status::NetStreamUnpublishSuccess.info(&name),
+                            );
+                        }
                     }
                 }
-                if notify {
-                    self.session
-                        .send_status(stream_id, Status::NetStreamUnpublishSuccess.info(&name));
-                }
             }
+            // A new command on the stream, or a second close: the client hears the end of
+            // the last publish now, in order, while the file is still being finalised.
+            Some(Role::Unpublishing { name }) => self.send_unpublished(stream_id, &name),
             Some(Role::Playing(player)) => {
                 if player.dropped > 0 {
                     info!(id = self.id, name = %player.name, dropped = player.dropped, "subscriber lost messages");
@@ -840,6 +881,21 @@ impl Connection {
             // Dropping the handle stops the player task.
             Some(Role::Recorded { .. }) | None => {}
         }
+    }
+
+    /// The end of a recording publish: Record.Stop, then Unpublish.Success.
+    fn send_unpublished(&mut self, stream_id: StreamId, name: &str) {
+        self.session
+            .send_status(stream_id, Status::NetStreamRecordStop.info(name));
+        self.session
+            .send_status(stream_id, Status::NetStreamUnpublishSuccess.info(name));
+    }
+
+    /// Whether a publish is waiting for its recording to be final.
+    fn is_unpublishing(&self) -> bool {
+        self.roles
+            .values()
+            .any(|role| matches!(role, Role::Unpublishing { .. }))
     }
 
     fn on_live(&mut self, stream_id: StreamId, event: Result<LiveEvent, BroadcastStreamRecvError>) {

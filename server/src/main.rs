@@ -95,9 +95,16 @@ async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<()> 
         _ = shutdown_signal() => info!("shutting down"),
     }
     let _ = shutdown_tx.send(true);
-    // Give connections a moment to tell their peers (Unpublish.Success, UnpublishNotify).
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-    while Arc::strong_count(&tasks) > 1 && tokio::time::Instant::now() < deadline {
+    // Give connections a moment to tell their peers (Unpublish.Success, UnpublishNotify), and
+    // recordings longer to rewrite their files with final metadata.
+    let start = tokio::time::Instant::now();
+    loop {
+        let recording = !gateway.recordings.is_empty();
+        let connected = Arc::strong_count(&tasks) > 1;
+        let waited = start.elapsed().as_secs();
+        if !(recording || connected) || waited >= 30 || (!recording && waited >= 3) {
+            break;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     info!("stopped");

@@ -40,6 +40,9 @@ pub struct Quota {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordEvent {
     Started,
+    /// Stopped on request, and the file is final (its metadata rewritten): only now may the
+    /// publisher hear Record.Stop, so a player it tells about the file reads the whole of it.
+    Stopped,
     /// The file cannot be opened for writing.
     NoAccess(String),
     QuotaExceeded(String),
@@ -64,6 +67,11 @@ pub struct Recordings {
 }
 
 impl Recordings {
+    /// True while no recording is being written or finalised.
+    pub fn is_empty(&self) -> bool {
+        self.active().is_empty()
+    }
+
     fn active(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
         self.active
             .lock()
@@ -153,9 +161,9 @@ impl Recorder {
                     path.display()
                 ))),
             };
-            if let Err(event) = outcome {
-                let _ = events.send(event).await;
-            }
+            let _ = events
+                .send(outcome.err().unwrap_or(RecordEvent::Stopped))
+                .await;
         });
         Ok((Recorder { tx, overflowed }, events_rx))
     }
@@ -174,7 +182,8 @@ impl Recorder {
         }
     }
 
-    /// Ends the recording; the file is finalised in the background.
+    /// Ends the recording; the file is finalised in the background, then
+    /// [`RecordEvent::Stopped`] is reported.
     pub fn stop(self) {
         let _ = self.tx.try_send(Command::Stop);
     }

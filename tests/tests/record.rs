@@ -133,7 +133,7 @@ async fn record_append_and_append_with_gap_timestamps() {
         ]
     );
     let last_of = |path: &std::path::Path| flv_tags(path).iter().map(|t| t.1).max().unwrap_or(0);
-    wait_final(&path).await;
+    assert_final(&path);
     let first_end = last_of(&path);
     assert!((1900..=2100).contains(&first_end), "{first_end}");
 
@@ -146,7 +146,7 @@ async fn record_append_and_append_with_gap_timestamps() {
     client.session().close_stream(stream2);
     client.flush().await;
     client.wait_status("NetStream.Unpublish.Success").await;
-    wait_final(&path).await;
+    assert_final(&path);
     let recorded = flv_tags(&path);
     let second_start = recorded
         .iter()
@@ -171,7 +171,7 @@ async fn record_append_and_append_with_gap_timestamps() {
     client.session().close_stream(stream3);
     client.flush().await;
     client.wait_status("NetStream.Unpublish.Success").await;
-    wait_final(&path).await;
+    assert_final(&path);
     let third_start = flv_tags(&path)
         .iter()
         .map(|t| t.1)
@@ -186,14 +186,38 @@ async fn record_append_and_append_with_gap_timestamps() {
     assert!(frames >= 120, "{frames}");
 }
 
-/// Waits until the recorder's final rewrite is in place.
-async fn wait_final(path: &std::path::Path) {
-    let finishing = path.with_extension("flv.finishing");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline && (finishing.exists() || !probe_has_keyframes(path)) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Record.Stop comes only once the recorder's final rewrite is in place: the file has its
+/// keyframe table and no temporary file is left.
+fn assert_final(path: &std::path::Path) {
+    assert!(
+        probe_has_keyframes(path),
+        "{} has its final metadata when Record.Stop arrives",
+        path.display()
+    );
+    assert!(!path.with_extension("flv.finishing").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_recordings_before_exiting() {
+    let mut gateway = Gateway::start("");
+    let tags = flv_tags(&test_flv(2));
+    let (mut client, stream) = publisher(&gateway, "last", "record").await;
+    client.wait_status("NetStream.Record.Start").await;
+    send_tags(&mut client, stream, &tags, 0, 20.0).await;
+    assert!(gateway.terminate(), "gateway exits cleanly on SIGTERM");
+    client.wait_status("NetStream.Unpublish.Success").await;
+    assert_eq!(
+        status_lines(&client.events)[2..],
+        [
+            "onStatus NetStream.Record.Stop",
+            "onStatus NetStream.Unpublish.Success"
+        ]
+    );
+    let path = gateway.dir.path().join("media/live/last.flv");
+    assert_final(&path);
+    let (frames, duration) = probe(&path);
+    assert_eq!(frames, 60, "every frame recorded");
+    assert!((duration - 2.0).abs() < 0.2, "duration {duration}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
