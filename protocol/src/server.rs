@@ -155,6 +155,11 @@ pub enum ServerEvent {
         timestamp: Timestamp,
         values: Vec<Value>,
     },
+    /// `getStreamLength(name)`: answer with [`ServerSession::answer_stream_length`].
+    StreamLengthRequested {
+        transaction_id: f64,
+        name: String,
+    },
     /// A message the session ignored and why, for the application's logs.
     Ignored {
         reason: String,
@@ -505,16 +510,26 @@ impl ServerSession {
         match name.as_str() {
             "createStream" => self.create_stream(transaction_id),
             "releaseStream" => self.reply_result(transaction_id, vec![Value::Undefined]),
-            "FCPublish" | "FCUnpublish" => {
+            // The FMLE publish calls, and the CDN-style subscribe calls that ffmpeg makes
+            // before every play: acknowledged the way FMS and its CDNs do.
+            "FCPublish" | "FCUnpublish" | "FCSubscribe" | "FCUnsubscribe" => {
                 let stream_name = name_arg().unwrap_or_default();
-                let (handler, status) = if name == "FCPublish" {
-                    ("onFCPublish", Status::NetStreamPublishStart)
-                } else {
-                    ("onFCUnpublish", Status::NetStreamUnpublishSuccess)
+                let (handler, status) = match name.as_str() {
+                    "FCPublish" => ("onFCPublish", Status::NetStreamPublishStart),
+                    "FCUnpublish" => ("onFCUnpublish", Status::NetStreamUnpublishSuccess),
+                    "FCSubscribe" => ("onFCSubscribe", Status::NetStreamPlayStart),
+                    _ => ("onFCUnsubscribe", Status::NetStreamPlayStop),
                 };
                 let info = Info::new(status, stream_name.as_str()).into_value();
                 self.send_command(StreamId::CONTROL, handler, 0.0, Value::Null, vec![info]);
                 self.reply_result(transaction_id, vec![Value::Undefined]);
+            }
+            "getStreamLength" => {
+                let name = name_arg().unwrap_or_default();
+                self.events.push_back(ServerEvent::StreamLengthRequested {
+                    transaction_id,
+                    name,
+                });
             }
             "deleteStream" => {
                 if let Some(id) = arg(0).and_then(Value::as_f64).and_then(stream_id_from) {
@@ -728,6 +743,24 @@ impl ServerSession {
         self.next_stream_id += 1;
         self.streams.insert(id, ());
         self.reply_result(transaction_id, vec![Value::Number(f64::from(id.0))]);
+    }
+
+    /// Answers `getStreamLength`: the item's duration in seconds (0 for a live stream or an
+    /// unknown name, as FMS answers).
+    pub fn answer_stream_length(&mut self, transaction_id: f64, seconds: f64) {
+        self.reply_result(transaction_id, vec![Value::Number(seconds)]);
+    }
+
+    /// Answers a call with `_error` NetConnection.Call.Failed, `description` saying why.
+    pub fn fail_call(&mut self, transaction_id: f64, description: &str) {
+        let info = Info::new(Status::NetConnectionCallFailed, description).into_value();
+        self.send_command(
+            StreamId::CONTROL,
+            "_error",
+            transaction_id,
+            Value::Null,
+            vec![info],
+        );
     }
 
     fn reply_result(&mut self, transaction_id: f64, args: Vec<Value>) {

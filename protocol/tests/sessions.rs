@@ -358,13 +358,21 @@ fn publish_modes_and_stream_closing_in_all_its_forms() {
 #[test]
 fn fmle_calls_are_answered_and_unknown_calls_fail() {
     let mut pair = Pair::connected("live");
-    let release = pair
-        .client
-        .call("releaseStream", vec![Value::Null, "cam".into()]);
-    let fc = pair
-        .client
-        .call("FCPublish", vec![Value::Null, "cam".into()]);
+    let release = pair.client.call("releaseStream", vec!["cam".into()]);
+    let fc = pair.client.call("FCPublish", vec!["cam".into()]);
     let unknown = pair.client.call("nope", vec![]);
+    let subscribe = pair.client.call("FCSubscribe", vec!["cam".into()]);
+    let length = pair.client.call("getStreamLength", vec!["clip".into()]);
+    pair.run();
+    let server_events = pair.take_server_events();
+    assert!(
+        server_events.contains(&ServerEvent::StreamLengthRequested {
+            transaction_id: length,
+            name: "clip".into()
+        }),
+        "{server_events:?}"
+    );
+    pair.server.answer_stream_length(length, 3.5);
     pair.run();
     let events = pair.take_client_events();
     assert!(
@@ -375,6 +383,7 @@ fn fmle_calls_are_answered_and_unknown_calls_fail() {
     };
     assert_eq!(name, "onFCPublish");
     assert_eq!(args[0].get_str("code"), Some("NetStream.Publish.Start"));
+    assert_eq!(args[0].get_str("description"), Some("cam"));
     assert!(
         matches!(&events[2], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == fc)
     );
@@ -388,6 +397,25 @@ fn fmle_calls_are_answered_and_unknown_calls_fail() {
     };
     assert_eq!(*transaction_id, unknown);
     assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
+    let ClientEvent::ServerCall { name, args, .. } = &events[4] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(name, "onFCSubscribe");
+    assert_eq!(args[0].get_str("code"), Some("NetStream.Play.Start"));
+    assert_eq!(args[0].get_str("description"), Some("cam"));
+    assert!(
+        matches!(&events[5], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == subscribe)
+    );
+    let ClientEvent::CallResult {
+        transaction_id,
+        args,
+        ..
+    } = &events[6]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*transaction_id, length);
+    assert_eq!(args, &[Value::Number(3.5)]);
 }
 
 #[test]

@@ -18,6 +18,7 @@ use rtmpws_protocol::server::{
 use rtmpws_protocol::status::{Info, Status};
 use rtmpws_protocol::{MediaKind, StreamId, Timestamp};
 use tokio::sync::{broadcast, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, ReceiverStream};
@@ -134,7 +135,13 @@ struct Connection {
     feeds: StreamMap<StreamId, FeedStream>,
     /// Set when the connection must end (a subscriber too far behind).
     kick: Option<String>,
+    /// `getStreamLength` answers being worked out (a file's index may need a scan):
+    /// (transaction id, seconds).
+    lengths: JoinSet<(f64, f64)>,
 }
+
+/// `getStreamLength` calls one connection may have in flight; more fail at once.
+const MAX_LENGTH_CALLS: usize = 4;
 
 /// Serves one connection until it closes or the gateway shuts down.
 pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: String) {
@@ -173,6 +180,7 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
         roles: HashMap::new(),
         feeds: StreamMap::new(),
         kick: None,
+        lengths: JoinSet::new(),
     };
     let mut idle_check = tokio::time::interval(Duration::from_secs(1));
     // Only publishers are checked; a tick missed meanwhile is not worth a burst.
@@ -213,6 +221,9 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                         _ => break,
                     }
                 }
+            }
+            Some(Ok((transaction_id, seconds))) = conn.lengths.join_next(), if !conn.lengths.is_empty() => {
+                conn.session.answer_stream_length(transaction_id, seconds);
             }
             _ = idle_check.tick(), if conn.is_publishing() => conn.check_idle(),
             () = &mut connect_deadline, if conn.app.is_none() => {
@@ -285,6 +296,10 @@ impl Connection {
                     mode,
                 } => self.publish(stream_id, name, mode),
                 ServerEvent::PlayRequested { stream_id, request } => self.play(stream_id, request),
+                ServerEvent::StreamLengthRequested {
+                    transaction_id,
+                    name,
+                } => self.stream_length(transaction_id, &name),
                 ServerEvent::Play2Requested { stream_id, options } => {
                     self.play2(stream_id, &options)
                 }
@@ -384,6 +399,28 @@ impl Connection {
             Some(Role::Playing(player)) => player.name.clone(),
             None => String::new(),
         }
+    }
+
+    /// `getStreamLength(name)`: a recorded item's duration in seconds, from its (cached)
+    /// index; 0 for anything else, live streams included, as FMS answers.
+    fn stream_length(&mut self, transaction_id: f64, name: &str) {
+        let Ok(path) = self.gateway.library.resolve(self.app(), name) else {
+            return self.session.answer_stream_length(transaction_id, 0.0);
+        };
+        if self.lengths.len() >= MAX_LENGTH_CALLS {
+            return self.session.fail_call(
+                transaction_id,
+                &format!("getStreamLength: {MAX_LENGTH_CALLS} calls already in flight"),
+            );
+        }
+        let library = Arc::clone(&self.gateway.library);
+        self.lengths.spawn(async move {
+            let seconds = match library.index(&path).await {
+                Ok(index) => index.duration_secs(),
+                Err(_) => 0.0,
+            };
+            (transaction_id, seconds)
+        });
     }
 
     fn publish(&mut self, stream_id: StreamId, name: String, mode: PublishMode) {

@@ -200,12 +200,8 @@ async fn publisher_lifecycle_bad_name_and_unpublish_notify() {
     // A publisher speaking the FMLE way, as ffmpeg and OBS do.
     let mut first = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
     assert!(first.connect_answer().await.0);
-    first
-        .session()
-        .call("releaseStream", vec![Value::Null, "show".into()]);
-    first
-        .session()
-        .call("FCPublish", vec![Value::Null, "show".into()]);
+    first.session().call("releaseStream", vec!["show".into()]);
+    first.session().call("FCPublish", vec!["show".into()]);
     let publishing = first.create_stream().await;
     first.session().publish(publishing, "show", "live");
     first.flush().await;
@@ -247,9 +243,7 @@ async fn publisher_lifecycle_bad_name_and_unpublish_notify() {
     assert!(s3.0 > s2.0, "the connection still answers after BadName");
 
     // The first publisher stops: Unpublish.Success to it, UnpublishNotify to the viewer.
-    first
-        .session()
-        .call("FCUnpublish", vec![Value::Null, "show".into()]);
+    first.session().call("FCUnpublish", vec!["show".into()]);
     first.session().close_stream(publishing);
     first.flush().await;
     first.wait_status("NetStream.Unpublish.Success").await;

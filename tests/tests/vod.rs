@@ -175,6 +175,34 @@ async fn missing_and_escaping_names_are_not_found() {
     client.wait_status("NetStream.Play.Start").await;
 }
 
+/// getStreamLength, as JW Player and ffmpeg call it before playing: a recorded item's
+/// duration; 0 for a missing item or one outside the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_stream_length_answers_the_recorded_duration() {
+    let gateway = Gateway::start("");
+    gateway.add_recorded("vod", "clip.flv", &std::fs::read(test_flv(3)).unwrap());
+    let (mut client, _) = player(&gateway).await;
+    for (name, expected) in [
+        ("clip", 3.0),
+        ("flv:clip.flv", 3.0),
+        ("nothing", 0.0),
+        ("../x", 0.0),
+    ] {
+        let call = client.session().call("getStreamLength", vec![name.into()]);
+        client.flush().await;
+        let answer = client
+            .wait_for("the getStreamLength answer", |e| {
+                matches!(e, ClientEvent::CallResult { transaction_id, .. } if *transaction_id == call)
+            })
+            .await;
+        let ClientEvent::CallResult { args, .. } = answer else {
+            unreachable!()
+        };
+        let seconds = args.first().and_then(Value::as_f64).unwrap();
+        assert!((seconds - expected).abs() < 0.1, "{name}: {seconds}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seek_restarts_from_the_keyframe_before_the_target() {
     let gateway = Gateway::start("");
