@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing rtmpws needs, when it is missing. Idempotent.
 #   scripts/setup.sh build   toolchain for the gateway and the browser client
-#   scripts/setup.sh test    the above, plus ffmpeg, rtmpdump, Chromium and nginx-rtmp
+#   scripts/setup.sh test    the above, plus ffmpeg, rtmpdump, openssl, Chromium and nginx-rtmp
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-build}"
@@ -31,6 +31,7 @@ if [ "$what" = test ]; then
   missing=()
   command -v ffmpeg >/dev/null || missing+=(ffmpeg)
   command -v rtmpdump >/dev/null || missing+=(rtmpdump)
+  command -v openssl >/dev/null || missing+=(openssl)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing+=(nginx libnginx-mod-rtmp)
   if [ ${#missing[@]} -gt 0 ]; then

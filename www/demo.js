@@ -7,7 +7,8 @@ const $ = (id) => document.getElementById(id);
 const video = $('video');
 const logView = $('log');
 
-$('url').value = `ws://${location.host}/live`;
+// Behind TLS (a proxy terminating https) the page may only open wss://.
+$('url').value = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/live`;
 const params = new URLSearchParams(location.search);
 for (const key of ['url', 'name', 'bufferTime', 'publishType']) {
   if (params.has(key)) {

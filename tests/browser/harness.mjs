@@ -169,9 +169,10 @@ export function waitForExit(child, timeoutMs) {
 }
 
 /** Debian's Chromium, headless, with autoplay allowed; never a downloaded browser. */
-export async function launchBrowser() {
+export async function launchBrowser({ ignoreHTTPSErrors = false } = {}) {
   const userDataDir = tempDir('chromium');
   const context = await chromium.launchPersistentContext(userDataDir, {
+    ignoreHTTPSErrors,
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
