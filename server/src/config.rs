@@ -94,6 +94,10 @@ pub struct Config {
     pub subscriber_max_dropped: u64,
     /// A write to a client that does not complete in this many seconds disconnects it.
     pub write_timeout_secs: u64,
+    /// A client silent this many seconds is pinged (User Control PingRequest, which RTMP
+    /// clients answer); one silent twice as long is disconnected, so vanished peers (no FIN,
+    /// e.g. a laptop closed mid-session) do not hold a connection slot forever. 0: never.
+    pub ping_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -122,6 +126,7 @@ impl Default for Config {
             insufficient_bw_interval_secs: 5,
             subscriber_max_dropped: 5000,
             write_timeout_secs: 10,
+            ping_interval_secs: 30,
         }
     }
 }

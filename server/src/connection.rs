@@ -182,6 +182,16 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
         kick: None,
         lengths: JoinSet::new(),
     };
+    // Liveness: see `ping_interval_secs`. The period is long, so the timer costs nothing on
+    // the media path.
+    let ping_every = Duration::from_secs(conn.gateway.config.ping_interval_secs);
+    let mut ping_check = tokio::time::interval_at(
+        Instant::now() + ping_every,
+        ping_every.max(Duration::from_secs(1)),
+    );
+    ping_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let opened = Instant::now();
+    let mut last_read = opened;
     let mut idle_check = tokio::time::interval(Duration::from_secs(1));
     // Only publishers are checked; a tick missed meanwhile is not worth a burst.
     idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -200,6 +210,7 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
             read = transport.read(&mut buf) => match read {
                 Ok(0) => break,
                 Ok(n) => {
+                    last_read = Instant::now();
                     if let Err(e) = conn.session.handle_input(&buf[..n]) {
                         warn!(id, %peer, "closing: {e}");
                         let _ = conn.flush(&mut transport, &mut out).await;
@@ -226,6 +237,17 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                 conn.session.answer_stream_length(transaction_id, seconds);
             }
             _ = idle_check.tick(), if conn.is_publishing() => conn.check_idle(),
+            now = ping_check.tick(), if !ping_every.is_zero() => {
+                let silent = now.saturating_duration_since(last_read);
+                if silent >= 2 * ping_every {
+                    info!(id, %peer, "closing: no answer to ping in {}s", silent.as_secs());
+                    break;
+                }
+                if silent >= ping_every {
+                    let millis = now.saturating_duration_since(opened).as_millis();
+                    conn.session.send_user_control(UserControl::PingRequest(millis as u32));
+                }
+            }
             () = &mut connect_deadline, if conn.app.is_none() => {
                 info!(id, %peer, "closing: no connect within {}s", conn.gateway.config.connect_timeout_secs);
                 break;

@@ -336,3 +336,20 @@ async fn sigterm_tells_publishers_and_subscribers() {
     publisher.wait_status("NetStream.Unpublish.Success").await;
     viewer.wait_status("NetStream.Play.UnpublishNotify").await;
 }
+
+/// A client that stops answering is pinged and then disconnected, so a vanished peer does not
+/// hold its slot; one that answers the pings stays, with nothing else to say.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_are_pinged_then_disconnected() {
+    let gateway = Gateway::start("ping_interval_secs = 1");
+    let mut silent = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(silent.connect_answer().await.0);
+    let mut answering = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    assert!(answering.connect_answer().await.0);
+    // Only the answering client reads (and so answers pings) meanwhile.
+    answering.collect_for(Duration::from_millis(4500)).await;
+    assert!(!answering.is_closed(), "a client answering pings stays");
+    let closed = gateway.log().matches("no answer to ping").count();
+    assert_eq!(closed, 1, "the silent client alone is disconnected");
+    assert!(!silent.is_open_after(Duration::from_secs(2)).await);
+}
