@@ -153,6 +153,6 @@ function breakdown() {
     }
     byCrate.set(crate, (byCrate.get(crate) ?? 0) + Number(size));
   }
-  console.log('\ncode and data by crate (twiggy shallow bytes, raw; the handshake is rml_rtmp + sha2 + digest + hmac + rand* + getrandom)');
+  console.log('\ncode and data by crate (twiggy shallow bytes, raw)');
   table(['crate', 'raw bytes'], [...byCrate].sort((a, b) => b[1] - a[1]).slice(0, 24).map(([crate, size]) => [crate, size]));
 }
