@@ -486,10 +486,12 @@ export class NetStream extends EventTarget {
       conn.streamCommand(id, command, [flag]);
       if (changed && core.mode === 'play') {
         // The SourceBuffer's track set changes: a new timeline into a new MediaSource, which
-        // the page need not hear about (no second Buffer.Full).
+        // the page need not hear about (no second Buffer.Full). A recorded stream is sent
+        // again from a keyframe before the playhead, so it goes on from exactly there; a live
+        // one goes on at the live edge.
         conn.expectTracks(id, core.audio, core.video);
         conn.resetMedia(id);
-        core.restartSink({ position: this.time, quiet: true });
+        core.restartSink({ position: this.time, exact: !core.live, quiet: true });
       }
     });
   }
