@@ -11,6 +11,9 @@ const DEFAULT_BUFFER_TIME = 0.1;
 /** Data handlers the player consumes itself; Flash never hands them to `client`. */
 const INTERNAL_HANDLERS = new Set(['|RtmpSampleAccess', '@setDataFrame', '@clearDataFrame']);
 
+/** What the server answers a seek with; hidden when the player seeks on its own. */
+const QUIET_SEEK_CODES = ['NetStream.Seek.Notify', 'NetStream.Play.Start', 'NetStream.Data.Start'];
+
 /** The package-private side of a NetStream. */
 class StreamCore {
   /**
@@ -46,6 +49,11 @@ class StreamCore {
     this.resumeAt = null;
     /** The offset of the last seek() sent, reported as ns.time until its media arrives. */
     this.seekTarget = null;
+    /**
+     * A seek the player sent itself (receiveAudio/receiveVideo on a recorded stream): where
+     * to, and which of its statuses are still to come. @type {{at: number, codes: Set<string>} | null}
+     */
+    this.quietSeek = null;
     /** For appendBytes (Flash's data generation mode). @type {Player | null} */
     this.player = null;
     this.playCalledAt = 0;
@@ -169,8 +177,38 @@ class StreamCore {
     }
   }
 
+  /**
+   * The statuses of a seek the player made itself (see receiveVideo): handled here, not
+   * reported. Returns true if `info` was one of them.
+   */
+  swallowQuietSeek(info) {
+    const quiet = this.quietSeek;
+    if (!quiet) {
+      return false;
+    }
+    if (info.code === 'NetStream.Seek.Failed') {
+      // Nothing to send again (the item ended meanwhile): the page did not seek.
+      this.quietSeek = null;
+      return true;
+    }
+    if (!quiet.codes.has(info.code)) {
+      return false;
+    }
+    quiet.codes.delete(info.code);
+    if (info.code === 'NetStream.Seek.Notify') {
+      this.restartSink({ position: quiet.at, exact: true, quiet: true });
+    }
+    if (quiet.codes.size === 0) {
+      this.quietSeek = null;
+    }
+    return true;
+  }
+
   onStatus(info) {
     if (!info || typeof info !== 'object') {
+      return;
+    }
+    if (this.swallowQuietSeek(info)) {
       return;
     }
     switch (info.code) {
@@ -211,7 +249,7 @@ class StreamCore {
     if (name === 'onStatus') {
       // NetStream.Data.Start and friends travel as data messages; Flash reports them as netStatus.
       const info = event.args?.[0];
-      if (info && typeof info === 'object') {
+      if (info && typeof info === 'object' && !this.swallowQuietSeek(info)) {
         dispatchStatus(this.ns, info);
       }
       return;
@@ -435,6 +473,7 @@ export class NetStream extends EventTarget {
       return;
     }
     core.seekTarget = seconds;
+    core.quietSeek = null;
     core.whenCreated((conn, id) => conn.streamCommand(id, 'seek', [Math.round(seconds * 1000)]));
   }
 
@@ -484,14 +523,22 @@ export class NetStream extends EventTarget {
     core[key] = flag;
     core.whenCreated((conn, id) => {
       conn.streamCommand(id, command, [flag]);
-      if (changed && core.mode === 'play') {
-        // The SourceBuffer's track set changes: a new timeline into a new MediaSource, which
-        // the page need not hear about (no second Buffer.Full). A recorded stream is sent
-        // again from a keyframe before the playhead, so it goes on from exactly there; a live
-        // one goes on at the live edge.
-        conn.expectTracks(id, core.audio, core.video);
+      if (!changed || core.mode !== 'play') {
+        return;
+      }
+      // The SourceBuffer's track set changes: a new timeline into a new MediaSource, which the
+      // page need not hear about (no second Buffer.Full).
+      conn.expectTracks(id, core.audio, core.video);
+      if (core.live) {
+        // Live goes on at the live edge.
         conn.resetMedia(id);
-        core.restartSink({ position: this.time, exact: !core.live, quiet: true });
+        core.restartSink({ position: this.time, quiet: true });
+      } else if (!core.sink?.ended) {
+        // A recorded stream: what the server sent ahead (its lead) would be lost with the old
+        // MediaSource, so ask for the media again from the playhead with a seek the page does
+        // not hear about. Its Seek.Notify is the boundary where the new track set starts.
+        core.quietSeek = { at: this.time, codes: new Set(QUIET_SEEK_CODES) };
+        conn.streamCommand(id, 'seek', [Math.round(this.time * 1000)]);
       }
     });
   }

@@ -6,9 +6,9 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use crate::amf::DecodeLimits;
-use crate::chunk::{
-    ChunkDecoder, ChunkEncoder, ChunkError, DecoderLimits, MessageHeader, SharedChunks,
-};
+#[cfg(feature = "server")]
+use crate::chunk::SharedChunks;
+use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, DecoderLimits, MessageHeader};
 use crate::message::{Envelope, Message, MessageError, UserControl};
 use crate::types::{StreamId, Timestamp};
 
@@ -140,6 +140,7 @@ impl Link {
     }
 
     /// Queues a media message chunked once for every subscriber.
+    #[cfg(feature = "server")]
     pub fn send_shared(
         &mut self,
         stream_id: StreamId,
@@ -184,10 +185,12 @@ impl Link {
     }
 
     /// Bytes queued and not yet drained.
+    #[cfg(feature = "server")]
     pub fn queued_bytes(&self) -> usize {
         self.out.queued
     }
 
+    #[cfg(feature = "server")]
     pub fn chunk_size(&self) -> u32 {
         self.encoder.chunk_size()
     }

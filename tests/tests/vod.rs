@@ -537,15 +537,6 @@ async fn receive_video_false_sends_audio_only_and_true_resumes_at_a_keyframe() {
         "no video: {:?}",
         summarize(window)
     );
-    let sent_up_to = client
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::Media { timestamp, .. } => Some(timestamp.0),
-            _ => None,
-        })
-        .max()
-        .unwrap();
     client
         .session()
         .stream_command(stream, "receiveVideo", vec![true.into()]);
@@ -564,17 +555,6 @@ async fn receive_video_false_sends_audio_only_and_true_resumes_at_a_keyframe() {
     assert!(
         is_video_keyframe(&first_video),
         "video resumes at a keyframe"
-    );
-    // The player starts its element over for the new track set, losing what it had buffered
-    // ahead: media comes again from a keyframe before its playhead (a second behind what was
-    // sent, the lead), not after what was already sent.
-    let ClientEvent::Media { timestamp, .. } = first_video else {
-        unreachable!()
-    };
-    assert!(
-        timestamp.0 + 1000 <= sent_up_to,
-        "video again from {} ms, media had been sent up to {sent_up_to} ms",
-        timestamp.0
     );
 }
 

@@ -243,11 +243,12 @@ impl Connection {
         }
     }
 
-    /// Which tracks to wait for (after receiveAudio/receiveVideo changes).
+    /// receiveAudio/receiveVideo changed: the tracks to wait for from the next timeline on
+    /// (the next reset: `resetMedia`, or the Seek.Notify of the seek that follows).
     #[wasm_bindgen(js_name = expectTracks)]
     pub fn expect_tracks(&mut self, stream_id: u32, audio: bool, video: bool) {
         if let Some(pipeline) = self.pipeline(stream_id) {
-            pipeline.expect_tracks(audio, video);
+            pipeline.set_receive(audio, video);
         }
     }
 

@@ -45,6 +45,13 @@ pub struct Pipeline {
     newest: Option<u32>,
     /// Segments of a timeline that ended, waiting for the next drain.
     stash: Vec<Segment>,
+    /// The tracks the player asked for (receiveAudio, receiveVideo).
+    receive: (bool, bool),
+    /// The tracks onMetaData announced, if it did.
+    announced: Option<(bool, bool)>,
+    /// `receive` changed: the new expectation starts with the next timeline, where the
+    /// server's media with the new track set begins (a seek's or a restart's boundary).
+    receive_changed: bool,
 }
 
 impl Default for Pipeline {
@@ -65,6 +72,9 @@ impl Pipeline {
             dirty: false,
             newest: None,
             stash: Vec::new(),
+            receive: (true, true),
+            announced: None,
+            receive_changed: false,
         }
     }
 
@@ -79,11 +89,29 @@ impl Pipeline {
         self.reported_invalid = false;
         self.reported_unsupported = false;
         self.newest = None;
+        if std::mem::take(&mut self.receive_changed) {
+            self.apply_expectation();
+        }
     }
 
-    /// Which tracks the stream announced (onMetaData), so a single-track stream starts at once.
-    pub fn expect_tracks(&mut self, audio: bool, video: bool) {
-        self.remuxer.expect_tracks(audio, video);
+    /// Which tracks the stream has (onMetaData, an FLV header).
+    pub fn announce(&mut self, audio: bool, video: bool) {
+        self.announced = Some((audio, video));
+        self.apply_expectation();
+    }
+
+    /// receiveAudio/receiveVideo: which tracks the player wants from the next timeline on.
+    pub fn set_receive(&mut self, audio: bool, video: bool) {
+        self.receive = (audio, video);
+        self.receive_changed = true;
+    }
+
+    /// The tracks to wait for before the first segment: those announced and wanted, so a
+    /// single-track stream (or one with a track turned off) starts at once.
+    fn apply_expectation(&mut self) {
+        let (audio, video) = self.announced.unwrap_or((true, true));
+        self.remuxer
+            .expect_tracks(audio && self.receive.0, video && self.receive.1);
         self.dirty = true;
     }
 
@@ -97,7 +125,7 @@ impl Pipeline {
         let audio = flag("hasAudio", "audiocodecid");
         let video = flag("hasVideo", "videocodecid");
         if audio.is_some() || video.is_some() {
-            self.expect_tracks(audio.unwrap_or(false), video.unwrap_or(false));
+            self.announce(audio.unwrap_or(false), video.unwrap_or(false));
         }
     }
 
@@ -396,8 +424,7 @@ impl Player {
             match self.flv.next_item() {
                 Ok(None) => break,
                 Ok(Some(FlvItem::Header(header))) => {
-                    self.pipeline
-                        .expect_tracks(header.has_audio, header.has_video);
+                    self.pipeline.announce(header.has_audio, header.has_video);
                 }
                 Ok(Some(FlvItem::Tag(tag))) => match tag.kind {
                     TagKind::Audio => self.push(Track::Audio, tag.timestamp, &tag.data),
@@ -445,7 +472,7 @@ impl Player {
     /// Announces the tracks to expect, as onMetaData would.
     #[wasm_bindgen(js_name = expectTracks)]
     pub fn expect_tracks(&mut self, audio: bool, video: bool) {
-        self.pipeline.expect_tracks(audio, video);
+        self.pipeline.announce(audio, video);
     }
 
     /// Applies an onMetaData object (hasAudio/hasVideo or codec ids).
@@ -599,7 +626,7 @@ mod tests {
     #[test]
     fn an_unplayable_codec_is_reported_as_unsupported() {
         let mut pipeline = Pipeline::new();
-        pipeline.expect_tracks(true, false);
+        pipeline.announce(true, false);
         let mut errors = Vec::new();
         // MP3 audio (sound format 2), the only track.
         for i in 0..3 {

@@ -415,80 +415,17 @@ impl Player {
             VodControl::Pause { pause, position_ms } => self.pause(pause, position_ms).await,
             VodControl::Seek { position_ms } => self.seek(position_ms).await,
             VodControl::ReceiveAudio(enabled) => {
-                let changed = self.audio != enabled;
                 self.audio = enabled;
-                if changed {
-                    self.rewind_to_playhead().await?;
-                }
                 Ok(())
             }
             VodControl::ReceiveVideo(enabled) => {
-                let changed = self.video != enabled;
                 if enabled && !self.video {
                     if let Some(current) = &mut self.current {
                         current.await_keyframe = true;
                     }
                 }
                 self.video = enabled;
-                if changed {
-                    self.rewind_to_playhead().await?;
-                }
                 Ok(())
-            }
-        }
-    }
-
-    /// A player starts its media element over when the track set changes (an MSE
-    /// SourceBuffer cannot drop or gain a track), losing what it had buffered ahead, up to the
-    /// lead. So media is sent again from a keyframe before the player's playhead, on the same
-    /// pacing clock: the tags already due go out at once, and the picture or sound continues
-    /// where it was instead of skipping the lead.
-    ///
-    /// The playhead is estimated from the pacing clock, less a margin for the player's own
-    /// start-up and buffering: resending a little more costs a burst, resending too little a
-    /// gap.
-    async fn rewind_to_playhead(&mut self) -> Result<(), Gone> {
-        const MARGIN_MS: u32 = 1000;
-        if self.paused {
-            // Unpause repositions at the playhead the client gives.
-            return Ok(());
-        }
-        let Some(current) = self.current.take() else {
-            return Ok(());
-        };
-        let elapsed = Instant::now().saturating_duration_since(current.origin_at);
-        let elapsed_ms = u32::try_from(elapsed.as_millis()).unwrap_or(u32::MAX);
-        let playhead = current.origin_ts.saturating_add(elapsed_ms);
-        let start = current
-            .index
-            .start_at_or_before(playhead.saturating_sub(MARGIN_MS))
-            .unwrap_or(Keyframe {
-                timestamp: 0,
-                offset: 0,
-            });
-        let reopened = self
-            .reader_at(
-                current.item.clone(),
-                current.path.clone(),
-                Arc::clone(&current.index),
-                start,
-            )
-            .await;
-        match reopened {
-            Ok(mut rewound) => {
-                rewound.origin_ts = current.origin_ts;
-                rewound.origin_at = current.origin_at;
-                rewound.end_ts = current.end_ts;
-                rewound.bytes = current.bytes;
-                rewound.await_keyframe = current.await_keyframe;
-                rewound.transition_complete = current.transition_complete.clone();
-                self.current = Some(rewound);
-                Ok(())
-            }
-            Err(e) => {
-                let name = current.item.name.clone();
-                self.current = Some(current);
-                self.status(read_failed(&name, &e)).await
             }
         }
     }
