@@ -209,6 +209,24 @@ impl Config {
                 "subscriber_queue and max_connections must be positive".into(),
             ));
         }
+        // Durations become timers: keep them where time arithmetic cannot overflow.
+        let day = 24 * 60 * 60;
+        for (key, secs) in [
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("publish_idle_secs", self.publish_idle_secs),
+            (
+                "insufficient_bw_interval_secs",
+                self.insufficient_bw_interval_secs,
+            ),
+            ("write_timeout_secs", self.write_timeout_secs),
+            ("ping_interval_secs", self.ping_interval_secs),
+        ] {
+            if secs > day {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} = {secs} is more than a day"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -230,5 +248,7 @@ mod tests {
         assert!(toml::from_str::<Config>("chunk_sise = 4096").is_err());
         let config: Config = toml::from_str("chunk_size = 10").unwrap();
         assert!(config.validate().is_err());
+        let config: Config = toml::from_str("ping_interval_secs = 18446744073709551615").unwrap();
+        assert!(config.validate().is_err(), "a timer that would overflow");
     }
 }

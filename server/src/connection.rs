@@ -81,8 +81,11 @@ enum Role {
     },
     /// Unpublished while recording: Record.Stop and Unpublish.Success wait until the
     /// recorder has made the file final, so whoever the publisher tells can play all of it.
+    /// A publish meanwhile waits too (`next`), so its statuses follow, and an append finds
+    /// the file free.
     Unpublishing {
         name: String,
+        next: Option<(String, PublishMode)>,
     },
 }
 
@@ -135,9 +138,13 @@ struct Connection {
     feeds: StreamMap<StreamId, FeedStream>,
     /// Set when the connection must end (a subscriber too far behind).
     kick: Option<String>,
-    /// `getStreamLength` answers being worked out (a file's index may need a scan):
-    /// (transaction id, seconds).
-    lengths: JoinSet<(f64, f64)>,
+    /// `getStreamLength` answers being worked out (a file's index may need a scan), and the
+    /// transaction each task answers.
+    lengths: JoinSet<f64>,
+    length_calls: HashMap<tokio::task::Id, f64>,
+    /// The gateway is shutting down: publishers that record stay until their files are
+    /// final, and nothing new starts.
+    stopping: bool,
 }
 
 /// `getStreamLength` calls one connection may have in flight; more fail at once.
@@ -181,6 +188,8 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
         feeds: StreamMap::new(),
         kick: None,
         lengths: JoinSet::new(),
+        length_calls: HashMap::new(),
+        stopping: false,
     };
     // Liveness: see `ping_interval_secs`. The period is long, so the timer costs nothing on
     // the media path.
@@ -198,13 +207,12 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
     debug!(id, %peer, "connection opened");
     let mut buf = Vec::new();
     let mut out = Batch::default();
-    let mut stopping = false;
     loop {
         tokio::select! {
             biased;
             // Once: publishers that record stay until their files are final (see below).
-            () = &mut shutdown, if !stopping => {
-                stopping = true;
+            () = &mut shutdown, if !conn.stopping => {
+                conn.stopping = true;
                 conn.shut_down();
             }
             read = transport.read(&mut buf) => match read {
@@ -233,19 +241,20 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                     }
                 }
             }
-            Some(Ok((transaction_id, seconds))) = conn.lengths.join_next(), if !conn.lengths.is_empty() => {
-                conn.session.answer_stream_length(transaction_id, seconds);
+            Some(done) = conn.lengths.join_next_with_id(), if !conn.lengths.is_empty() => {
+                conn.answer_length(done);
             }
             _ = idle_check.tick(), if conn.is_publishing() => conn.check_idle(),
-            now = ping_check.tick(), if !ping_every.is_zero() => {
+            now = ping_check.tick(), if !ping_every.is_zero() && conn.app.is_some() => {
                 let silent = now.saturating_duration_since(last_read);
                 if silent >= 2 * ping_every {
                     info!(id, %peer, "closing: no answer to ping in {}s", silent.as_secs());
                     break;
                 }
                 if silent >= ping_every {
-                    let millis = now.saturating_duration_since(opened).as_millis();
-                    conn.session.send_user_control(UserControl::PingRequest(millis as u32));
+                    // The ping's timestamp wraps after 49 days, which RTMP allows.
+                    let millis = now.saturating_duration_since(opened).as_millis() as u32;
+                    conn.session.send_user_control(UserControl::PingRequest(millis));
                 }
             }
             () = &mut connect_deadline, if conn.app.is_none() => {
@@ -257,7 +266,7 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
             debug!(id, %peer, "write failed: {e}");
             break;
         }
-        if conn.session.is_closing() || (stopping && !conn.is_unpublishing()) {
+        if conn.session.is_closing() || (conn.stopping && !conn.is_unpublishing()) {
             break;
         }
         if let Some(why) = conn.kick.take() {
@@ -416,7 +425,7 @@ impl Connection {
             Some(
                 Role::Publishing(Publisher { name, .. })
                 | Role::Recorded { name, .. }
-                | Role::Unpublishing { name },
+                | Role::Unpublishing { name, .. },
             ) => name.clone(),
             Some(Role::Playing(player)) => player.name.clone(),
             None => String::new(),
@@ -436,16 +445,44 @@ impl Connection {
             );
         }
         let library = Arc::clone(&self.gateway.library);
-        self.lengths.spawn(async move {
-            let seconds = match library.index(&path).await {
+        let task = self.lengths.spawn(async move {
+            match library.index(&path).await {
                 Ok(index) => index.duration_secs(),
                 Err(_) => 0.0,
-            };
-            (transaction_id, seconds)
+            }
         });
+        self.length_calls.insert(task.id(), transaction_id);
+    }
+
+    /// A `getStreamLength` task ended: its answer, or Call.Failed if it did not finish.
+    fn answer_length(&mut self, done: Result<(tokio::task::Id, f64), tokio::task::JoinError>) {
+        let (id, seconds) = match done {
+            Ok((id, seconds)) => (id, Ok(seconds)),
+            Err(e) => (e.id(), Err(e)),
+        };
+        let Some(transaction_id) = self.length_calls.remove(&id) else {
+            return;
+        };
+        match seconds {
+            Ok(seconds) => self.session.answer_stream_length(transaction_id, seconds),
+            Err(e) => self
+                .session
+                .fail_call(transaction_id, &format!("getStreamLength failed: {e}")),
+        }
     }
 
     fn publish(&mut self, stream_id: StreamId, name: String, mode: PublishMode) {
+        if let Some(Role::Unpublishing { next, .. }) = self.roles.get_mut(&stream_id) {
+            *next = Some((name, mode));
+            return;
+        }
+        if self.stopping {
+            let info = Info::new(
+                Status::NetStreamFailed,
+                format!("Cannot publish {name}: the server is shutting down."),
+            );
+            return self.session.send_status(stream_id, info.details(&name));
+        }
         self.close_stream(stream_id, false);
         let key = stream_key(&name);
         match self.gateway.registry.publish(self.app(), key, self.id) {
@@ -665,7 +702,13 @@ impl Connection {
             Ok((recorder, events)) => {
                 self.feeds.insert(
                     stream_id,
-                    Box::pin(ReceiverStream::new(events).map(Feed::Recording)),
+                    // A recorder that ends without a final word (it cannot, short of a
+                    // bug) still ends the recording for the connection.
+                    Box::pin(ReceiverStream::new(events).map(Feed::Recording).chain(
+                        tokio_stream::once(Feed::Recording(RecordEvent::Failed(
+                            "the recorder stopped without reporting why".into(),
+                        ))),
+                    )),
                 );
                 Some(recorder)
             }
@@ -687,57 +730,61 @@ impl Connection {
     }
 
     fn on_recording(&mut self, stream_id: StreamId, event: RecordEvent) {
-        if let Some(Role::Unpublishing { .. }) = self.roles.get(&stream_id) {
-            if let Some(Role::Unpublishing { name }) = self.roles.remove(&stream_id) {
-                self.feeds.remove(&stream_id);
-                if let RecordEvent::Failed(why) = &event {
-                    let description =
-                        format!("{}: {why}", Status::NetStreamRecordFailed.describe(&name));
-                    self.session.send_status(
-                        stream_id,
-                        Info::new(Status::NetStreamRecordFailed, description).details(&name),
-                    );
-                }
-                self.send_unpublished(stream_id, &name);
+        let name = match self.roles.get(&stream_id) {
+            Some(Role::Publishing(Publisher { name, .. }) | Role::Unpublishing { name, .. }) => {
+                name.clone()
             }
-            return;
-        }
-        let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) else {
-            return;
+            _ => return,
         };
-        let name = publisher.name.clone();
-        let info = |status: Status, why: &str| {
+        let problem = |status: Status, why: &str| {
             Info::new(status, format!("{}: {why}", status.describe(&name))).details(&name)
         };
-        match event {
+        let report = match &event {
             RecordEvent::Started => {
+                // Also while Unpublishing: the recording did start, and its end follows.
                 return self
                     .session
                     .send_status(stream_id, Status::NetStreamRecordStart.info(&name));
             }
-            RecordEvent::NoAccess(why) => self
-                .session
-                .send_status(stream_id, info(Status::NetStreamRecordNoAccess, &why)),
+            RecordEvent::Stopped => None,
+            RecordEvent::NoAccess(why) => Some(problem(Status::NetStreamRecordNoAccess, why)),
             RecordEvent::QuotaExceeded(why) => {
-                self.session.send_status(
-                    stream_id,
-                    info(Status::NetStreamRecordDiskQuotaExceeded, &why),
-                );
-                self.session
-                    .send_status(stream_id, Status::NetStreamRecordStop.info(&name));
+                Some(problem(Status::NetStreamRecordDiskQuotaExceeded, why))
             }
-            RecordEvent::Failed(why) => self
-                .session
-                .send_status(stream_id, info(Status::NetStreamRecordFailed, &why)),
-            // Only a stop asks for this, and a stopped publisher is Unpublishing (above).
-            RecordEvent::Stopped => self
-                .session
-                .send_status(stream_id, Status::NetStreamRecordStop.info(&name)),
+            RecordEvent::Failed(why) => Some(problem(Status::NetStreamRecordFailed, why)),
+        };
+        if let Some(info) = report {
+            self.session.send_status(stream_id, info);
         }
-        // The recording is over; live publishing goes on.
-        warn!(id = self.id, name = %name, "recording ended early");
-        publisher.recorder = None;
+        // Every event but Started ends the recording.
         self.feeds.remove(&stream_id);
+        let started = !matches!(event, RecordEvent::NoAccess(_));
+        match self.roles.get_mut(&stream_id) {
+            Some(Role::Publishing(publisher)) => {
+                // The recording is over; live publishing goes on.
+                warn!(id = self.id, name = %name, "recording ended early");
+                publisher.recorder = None;
+                if matches!(event, RecordEvent::QuotaExceeded(_) | RecordEvent::Stopped) {
+                    self.session
+                        .send_status(stream_id, Status::NetStreamRecordStop.info(&name));
+                }
+            }
+            Some(Role::Unpublishing { .. }) => {
+                let Some(Role::Unpublishing { next, .. }) = self.roles.remove(&stream_id) else {
+                    return;
+                };
+                if started {
+                    self.session
+                        .send_status(stream_id, Status::NetStreamRecordStop.info(&name));
+                }
+                self.session
+                    .send_status(stream_id, Status::NetStreamUnpublishSuccess.info(&name));
+                if let Some((name, mode)) = next {
+                    self.publish(stream_id, name, mode);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Media from a publisher: to subscribers and the recorder. Media after Publish.Idle
@@ -908,7 +955,8 @@ impl Connection {
                         // The recorder's events keep coming until it reports the file final.
                         recorder.stop();
                         self.feeds.insert(stream_id, feed);
-                        self.roles.insert(stream_id, Role::Unpublishing { name });
+                        self.roles
+                            .insert(stream_id, Role::Unpublishing { name, next: None });
                     }
                     (Some(recorder), _) => {
                         recorder.stop();
@@ -926,9 +974,16 @@ impl Connection {
                     }
                 }
             }
-            // A new command on the stream, or a second close: the client hears the end of
-            // the last publish now, in order, while the file is still being finalised.
-            Some(Role::Unpublishing { name }) => self.send_unpublished(stream_id, &name),
+            // A second close (closeStream then deleteStream): still waiting for the file.
+            Some(role @ Role::Unpublishing { .. }) if notify => {
+                if let Some(feed) = feed {
+                    self.feeds.insert(stream_id, feed);
+                }
+                self.roles.insert(stream_id, role);
+            }
+            // The stream plays now, or the connection is gone: the client hears the end of
+            // the last publish at once, in order, while the file is still being finalised.
+            Some(Role::Unpublishing { name, .. }) => self.send_unpublished(stream_id, &name),
             Some(Role::Playing(player)) => {
                 if player.dropped > 0 {
                     info!(id = self.id, name = %player.name, dropped = player.dropped, "subscriber lost messages");

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -24,6 +25,12 @@ use tracing::{error, info, warn};
 
 use crate::config::{Args, Config};
 use crate::connection::Gateway;
+
+/// How long connections get to tell their peers goodbye on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long recordings get to become final files on shutdown (a rewrite copies the file
+/// once: seconds for gigabytes); past it the file stays as last flushed, still playable.
+const SHUTDOWN_RECORDING_WAIT: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -96,16 +103,26 @@ async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<()> 
     }
     let _ = shutdown_tx.send(true);
     // Give connections a moment to tell their peers (Unpublish.Success, UnpublishNotify), and
-    // recordings longer to rewrite their files with final metadata.
+    // recordings longer to rewrite their files with final metadata; once those are done, the
+    // connections that waited for them get their moment to say Record.Stop.
     let start = tokio::time::Instant::now();
+    let mut connections_until = start + SHUTDOWN_GRACE;
     loop {
         let recording = !gateway.recordings.is_empty();
         let connected = Arc::strong_count(&tasks) > 1;
-        let waited = start.elapsed().as_secs();
-        if !(recording || connected) || waited >= 30 || (!recording && waited >= 3) {
+        let now = tokio::time::Instant::now();
+        if recording {
+            connections_until = connections_until.max(now + Duration::from_secs(1));
+        }
+        let out_of_time = if recording {
+            now >= start + SHUTDOWN_RECORDING_WAIT
+        } else {
+            now >= connections_until
+        };
+        if !(recording || connected) || out_of_time {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     info!("stopped");
     Ok(())

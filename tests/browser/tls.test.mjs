@@ -68,8 +68,11 @@ http {
 `,
     );
     const child = spawn('nginx', ['-p', dir, '-e', join(dir, 'logs', 'error.log'), '-c', conf], { stdio: 'ignore' });
+    const failed = new Promise((_, reject) => child.once('error', (error) => reject(new Error(`cannot start nginx (scripts/setup.sh test installs it): ${error.message}`))));
+    failed.catch(() => {});
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && child.exitCode === null) {
+      await Promise.race([failed, sleep(0)]);
       const probe = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`], { input: '', stdio: ['pipe', 'ignore', 'ignore'], timeout: 2000 });
       if (probe.status === 0) {
         return { child, url: `https://127.0.0.1:${port}` };

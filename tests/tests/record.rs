@@ -197,6 +197,74 @@ fn assert_final(path: &std::path::Path) {
     assert!(!path.with_extension("flv.finishing").exists());
 }
 
+/// The publisher closes before the recorder has even opened the file, and deletes the stream
+/// too: the statuses still come in order, and only once the file is final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_closed_at_once_still_ends_in_order_with_a_final_file() {
+    let gateway = Gateway::start("");
+    let tags = flv_tags(&test_flv(1));
+    let mut client = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(client.connect_answer().await.0);
+    let stream = client.create_stream().await;
+    client.session().publish(stream, "blink", "record");
+    for (kind, ts, body) in &tags {
+        client
+            .session()
+            .send_media(stream, Timestamp(*ts), *kind, body.clone());
+    }
+    client.session().close_stream(stream);
+    client.session().delete_stream(stream);
+    client.flush().await;
+    client.wait_status("NetStream.Unpublish.Success").await;
+    assert_final(&gateway.dir.path().join("media/live/blink.flv"));
+    assert_eq!(
+        status_lines(&client.events),
+        [
+            "onStatus NetStream.Publish.Start",
+            "onStatus NetStream.Record.Start",
+            "onStatus NetStream.Record.Stop",
+            "onStatus NetStream.Unpublish.Success"
+        ]
+    );
+}
+
+/// Publishing again on the same stream while the last recording is still being finalised
+/// waits for it: the statuses of both stay in order and the append finds the file free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_right_after_a_recording_waits_for_its_file() {
+    let gateway = Gateway::start("");
+    let tags = flv_tags(&test_flv(1));
+    let (mut client, stream) = publisher(&gateway, "again", "record").await;
+    client.wait_status("NetStream.Record.Start").await;
+    send_tags(&mut client, stream, &tags, 0, 20.0).await;
+    client.session().close_stream(stream);
+    client.session().publish(stream, "again", "append");
+    client.flush().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline
+        && status_lines(&client.events)
+            .iter()
+            .filter(|l| l.ends_with("Record.Start"))
+            .count()
+            < 2
+    {
+        if client.next_event(Duration::from_secs(1)).await.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        status_lines(&client.events),
+        [
+            "onStatus NetStream.Publish.Start",
+            "onStatus NetStream.Record.Start",
+            "onStatus NetStream.Record.Stop",
+            "onStatus NetStream.Unpublish.Success",
+            "onStatus NetStream.Publish.Start",
+            "onStatus NetStream.Record.Start"
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_recordings_before_exiting() {
     let mut gateway = Gateway::start("");
