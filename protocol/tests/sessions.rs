@@ -355,6 +355,16 @@ fn publish_modes_and_stream_closing_in_all_its_forms() {
     assert!(pair.stream().0 > s.0);
 }
 
+/// `event` is the server calling `handler` with an info object of `code` and `description`.
+fn assert_server_call(event: &ClientEvent, handler: &str, code: &str, description: &str) {
+    let ClientEvent::ServerCall { name, args, .. } = event else {
+        panic!("not a server call: {event:?}")
+    };
+    assert_eq!(name, handler);
+    assert_eq!(args[0].get_str("code"), Some(code));
+    assert_eq!(args[0].get_str("description"), Some(description));
+}
+
 #[test]
 fn fmle_calls_are_answered_and_unknown_calls_fail() {
     let mut pair = Pair::connected("live");
@@ -378,12 +388,7 @@ fn fmle_calls_are_answered_and_unknown_calls_fail() {
     assert!(
         matches!(&events[0], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == release)
     );
-    let ClientEvent::ServerCall { name, args, .. } = &events[1] else {
-        panic!("{events:?}")
-    };
-    assert_eq!(name, "onFCPublish");
-    assert_eq!(args[0].get_str("code"), Some("NetStream.Publish.Start"));
-    assert_eq!(args[0].get_str("description"), Some("cam"));
+    assert_server_call(&events[1], "onFCPublish", "NetStream.Publish.Start", "cam");
     assert!(
         matches!(&events[2], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == fc)
     );
@@ -397,12 +402,7 @@ fn fmle_calls_are_answered_and_unknown_calls_fail() {
     };
     assert_eq!(*transaction_id, unknown);
     assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
-    let ClientEvent::ServerCall { name, args, .. } = &events[4] else {
-        panic!("{events:?}")
-    };
-    assert_eq!(name, "onFCSubscribe");
-    assert_eq!(args[0].get_str("code"), Some("NetStream.Play.Start"));
-    assert_eq!(args[0].get_str("description"), Some("cam"));
+    assert_server_call(&events[4], "onFCSubscribe", "NetStream.Play.Start", "cam");
     assert!(
         matches!(&events[5], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == subscribe)
     );
