@@ -12,7 +12,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
-use crate::connection::{serve, Gateway};
+use crate::driver::serve;
+use crate::gateway::Gateway;
 use crate::transport::WebSocket;
 
 /// Largest request head accepted.

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::sync::lock;
+
 use bytes::Bytes;
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::chunk::SharedChunks;
@@ -111,11 +113,7 @@ impl LiveStream {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock cannot leave the state inconsistent in a way that
-        // matters more than losing the stream, so recover the guard.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// Starts following the stream: its current state and every event after it, atomically.
@@ -191,9 +189,7 @@ impl Registry {
     }
 
     fn streams(&self) -> MutexGuard<'_, HashMap<(String, String), Arc<LiveStream>>> {
-        self.streams
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.streams)
     }
 
     /// The stream of that name, created if nobody has asked for it yet.

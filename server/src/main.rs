@@ -1,36 +1,12 @@
-//! rtmpws-gateway: RTMP for publishers and players over TCP, and for browsers over WebSocket.
-//!
-//! Layout: [`config`] (flags and TOML), [`http`] (demo page and WebSocket upgrades),
-//! [`transport`] (TCP and WebSocket byte streams), [`connection`] (one client, driving the
-//! protocol crate's session), [`live`] (live streams and fan-out).
+//! The `rtmpws-gateway` command: reads its configuration and runs the gateway
+//! ([`rtmpws_gateway::listen::run`]); the layout of the code is in the library's docs.
 
-mod config;
-mod connection;
-mod http;
-mod live;
-mod record;
-mod transport;
-mod vod;
-
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
-use tracing::{error, info, warn};
+use tracing::error;
 
-use crate::config::{Args, Config};
-use crate::connection::Gateway;
-
-/// How long connections get to tell their peers goodbye on shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-/// How long recordings get to become final files on shutdown (a rewrite copies the file
-/// once: seconds for gigabytes); past it the file stays as last flushed, still playable.
-const SHUTDOWN_RECORDING_WAIT: Duration = Duration::from_secs(30);
+use rtmpws_gateway::config::{Args, Config};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -54,136 +30,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, args.addr_file)) {
+    match runtime.block_on(rtmpws_gateway::listen::run(config, args.addr_file)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
             ExitCode::FAILURE
         }
     }
-}
-
-async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<()> {
-    let rtmp = TcpListener::bind(config.rtmp_addr).await?;
-    let http = TcpListener::bind(config.http_addr).await?;
-    let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
-    info!(rtmp = %rtmp_addr, http = %http_addr, apps = ?config.apps, "rtmpws-gateway listening");
-    if let Some(path) = addr_file {
-        write_addr_file(&path, rtmp_addr, http_addr).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
-        })?;
-    }
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let limit = Arc::new(Semaphore::new(config.max_connections));
-    let gateway = Arc::new(Gateway::new(config, shutdown_rx));
-    // Every connection task holds a clone: the strong count tells how many are still running.
-    let tasks = Arc::new(());
-
-    let accept_rtmp = accept_loop(
-        rtmp,
-        Arc::clone(&gateway),
-        Arc::clone(&limit),
-        tasks.clone(),
-        |stream, gateway, peer| async move {
-            let _ = stream.set_nodelay(true);
-            connection::serve(transport::Tcp::new(stream), gateway, peer).await;
-        },
-    );
-    let accept_http = accept_loop(
-        http,
-        Arc::clone(&gateway),
-        limit,
-        tasks.clone(),
-        http::handle,
-    );
-    tokio::select! {
-        _ = accept_rtmp => {}
-        _ = accept_http => {}
-        _ = shutdown_signal() => info!("shutting down"),
-    }
-    let _ = shutdown_tx.send(true);
-    // Give connections a moment to tell their peers (Unpublish.Success, UnpublishNotify), and
-    // recordings longer to rewrite their files with final metadata; once those are done, the
-    // connections that waited for them get their moment to say Record.Stop.
-    let start = tokio::time::Instant::now();
-    let mut connections_until = start + SHUTDOWN_GRACE;
-    loop {
-        let recording = !gateway.recordings.is_empty();
-        let connected = Arc::strong_count(&tasks) > 1;
-        let now = tokio::time::Instant::now();
-        if recording {
-            connections_until = connections_until.max(now + Duration::from_secs(1));
-        }
-        let out_of_time = if recording {
-            now >= start + SHUTDOWN_RECORDING_WAIT
-        } else {
-            now >= connections_until
-        };
-        if !(recording || connected) || out_of_time {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    info!("stopped");
-    Ok(())
-}
-
-/// Writes the bound addresses to `path` through a temporary file and a rename, so a reader
-/// polling for the file never sees half of it.
-fn write_addr_file(path: &Path, rtmp: SocketAddr, http: SocketAddr) -> std::io::Result<()> {
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    std::fs::write(&temp, format!("rtmp={rtmp}\nhttp={http}\n"))?;
-    std::fs::rename(&temp, path)
-}
-
-async fn accept_loop<F, Fut>(
-    listener: TcpListener,
-    gateway: Arc<Gateway>,
-    limit: Arc<Semaphore>,
-    tasks: Arc<()>,
-    handler: F,
-) where
-    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: back off rather than spin.
-                warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-            warn!(%peer, "refused: connection limit reached");
-            continue;
-        };
-        let task = handler(stream, Arc::clone(&gateway), peer.to_string());
-        let token = Arc::clone(&tasks);
-        tokio::spawn(async move {
-            task.await;
-            drop((permit, token));
-        });
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -25,7 +25,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
 use crate::live::MediaFrame;
-use crate::vod::index::IndexBuilder;
+use crate::names::{plain_path, StreamName};
+use crate::vod::library::{scan, Scan};
 
 /// Limits on one recording and on an application's recordings together.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,9 +74,7 @@ impl Recordings {
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
-        self.active
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.active)
     }
 }
 
@@ -92,10 +91,10 @@ impl Drop for ActiveGuard {
 }
 
 /// Where a recording of `name` in `app` goes: `RECORD_DIR/APP/NAME.flv`.
-pub fn record_path(root: &Path, app: &str, name: &str) -> Result<PathBuf, RecordError> {
-    let bad = || RecordError::BadName(name.to_owned());
-    let app_dir = crate::vod::library::plain_path(app).ok_or_else(bad)?;
-    let relative = crate::vod::library::item_path(name).ok_or_else(bad)?;
+pub fn record_path(root: &Path, app: &str, name: &StreamName) -> Result<PathBuf, RecordError> {
+    let bad = || RecordError::BadName(name.key().to_owned());
+    let app_dir = plain_path(app).ok_or_else(bad)?;
+    let relative = name.item_path().map_err(|_| bad())?;
     let path = root.join(app_dir).join(relative);
     // An existing file (or a symlink) must really be inside the folder.
     if let (Ok(real), Ok(folder)) = (std::fs::canonicalize(&path), std::fs::canonicalize(root)) {
@@ -384,16 +383,7 @@ async fn existing_file(path: &Path) -> std::io::Result<Option<Existing>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut builder = IndexBuilder::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 || !builder.push(&buf[..n]) {
-            break;
-        }
-    }
-    let index = builder.finish();
+    let index = scan(path, Scan::Whole).await?;
     if index.not_flv {
         return Ok(None);
     }

@@ -2,13 +2,15 @@
 //! `flv:NAME`. Names come from clients and are untrusted: they never leave their folder.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio::io::AsyncReadExt;
 
 use super::index::{Index, IndexBuilder};
+use crate::names::{plain_path, StreamName};
+use crate::sync::lock;
 
 /// Why a name does not lead to a recorded item.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -35,10 +37,7 @@ pub struct PlayingGuard {
 
 impl Drop for PlayingGuard {
     fn drop(&mut self) {
-        let mut playing = self
-            .playing
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut playing = lock(&self.playing);
         if let Some(count) = playing.get_mut(&self.path) {
             *count -= 1;
             if *count == 0 {
@@ -66,7 +65,9 @@ impl Library {
 
     /// The file a play name refers to, if it exists inside `APP`'s folder.
     pub fn resolve(&self, app: &str, name: &str) -> Result<PathBuf, LookupError> {
-        let relative = item_path(name).ok_or_else(|| LookupError::BadName(name.to_owned()))?;
+        let relative = StreamName::parse(name)
+            .item_path()
+            .map_err(|_| LookupError::BadName(name.to_owned()))?;
         let app_dir = plain_path(app).ok_or_else(|| LookupError::BadName(app.to_owned()))?;
         let folder = self.root.join(app_dir);
         let not_found = || LookupError::NotFound(name.to_owned());
@@ -86,10 +87,7 @@ impl Library {
     /// Marks `path` as played until the guard drops.
     pub fn play_guard(&self, path: &Path) -> PlayingGuard {
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        let mut playing = self
-            .playing
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut playing = lock(&self.playing);
         *playing.entry(path.clone()).or_default() += 1;
         PlayingGuard {
             playing: Arc::clone(&self.playing),
@@ -100,10 +98,7 @@ impl Library {
     /// True while some player has `path` open.
     pub fn is_playing(&self, path: &Path) -> bool {
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        let playing = self
-            .playing
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let playing = lock(&self.playing);
         playing.contains_key(&path)
     }
 
@@ -117,22 +112,7 @@ impl Library {
                 return Ok(Arc::clone(&cached.index));
             }
         }
-        let mut file = tokio::fs::File::open(path).await?;
-        let mut builder = IndexBuilder::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut from_metadata = None;
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 || !builder.push(&buf[..n]) {
-                break;
-            }
-            // A keyframe table in the metadata spares reading the whole file.
-            from_metadata = builder.finish_from_metadata(len);
-            if from_metadata.is_some() {
-                break;
-            }
-        }
-        let index = Arc::new(from_metadata.unwrap_or_else(|| builder.finish()));
+        let index = Arc::new(scan(path, Scan::UntilKeyframeTable(len)).await?);
         let mut cache = self.cache();
         // Keep the cache bounded: it is a convenience, not a store.
         if cache.len() >= 1024 {
@@ -150,36 +130,38 @@ impl Library {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Cached>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.cache)
     }
 }
 
-/// The relative path of a play name: the FMS `flv:` prefix and any query string removed,
-/// `.flv` added when the name has no extension.
-pub(crate) fn item_path(name: &str) -> Option<PathBuf> {
-    let name = name.strip_prefix("flv:").unwrap_or(name);
-    let name = name.split_once('?').map_or(name, |(path, _)| path);
-    let path = plain_path(name)?;
-    Some(if path.extension().is_some() {
-        path
-    } else {
-        path.with_extension("flv")
-    })
+/// How much of a file [`scan`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Scan {
+    /// Every byte: end offset and last timestamp are exact (what an append needs).
+    Whole,
+    /// Up to an onMetaData keyframe table that makes the index complete, when the file
+    /// (of this length) has one: a recorded file of hours is not read to seek in it.
+    UntilKeyframeTable(u64),
 }
 
-/// `name` as a relative path made only of plain, visible components; `None` for anything
-/// that could escape its folder (`..`, absolute paths, drive letters, backslashes, NUL).
-pub(crate) fn plain_path(name: &str) -> Option<PathBuf> {
-    if name.is_empty() || name.contains(['\0', '\\', ':']) || name.starts_with('/') {
-        return None;
+/// The index of the FLV file at `path`, read in large pieces (tokio runs file reads on its
+/// blocking pool, off the threads that drive connections).
+pub async fn scan(path: &Path, how: Scan) -> std::io::Result<Index> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut builder = IndexBuilder::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 || !builder.push(&buf[..n]) {
+            break;
+        }
+        if let Scan::UntilKeyframeTable(len) = how {
+            if let Some(index) = builder.finish_from_metadata(len) {
+                return Ok(index);
+            }
+        }
     }
-    let path = Path::new(name);
-    let plain = path
-        .components()
-        .all(|c| matches!(c, Component::Normal(part) if !part.to_string_lossy().starts_with('.')));
-    plain.then(|| path.to_owned())
+    Ok(builder.finish())
 }
 
 #[cfg(test)]

@@ -1,0 +1,299 @@
+//! One client connection as plain state: the protocol session, what each of its NetStreams
+//! does ([`Role`]), and what feeds them. The connection driver ([`crate::driver`]) owns the
+//! transport and the timers and calls in here; this side decides nothing about access
+//! ([`crate::policy`]) or where a name leads ([`crate::routing`]) by itself, it asks.
+//!
+//! - [`publish`](self::publish): publish, media and data from publishers, Publish.Idle, the
+//!   end of a publish.
+//! - [`play`](self::play): play, play2, pause, seek, receiveAudio/receiveVideo.
+//! - [`recording`](self::recording): a publish's recorder and what it reports.
+//! - [`calls`](self::calls): calls answered with a value (getStreamLength).
+
+mod calls;
+mod play;
+mod publish;
+mod recording;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use rtmpws_protocol::message::UserControl;
+use rtmpws_protocol::server::{ConnectRequest, ServerEvent, ServerSession};
+use rtmpws_protocol::LinkError;
+use rtmpws_protocol::StreamId;
+use tokio::task::JoinSet;
+use tokio_stream::{Stream, StreamExt, StreamMap};
+use tracing::{debug, info};
+
+use crate::gateway::Gateway;
+use crate::policy::Decision;
+use crate::roles::{Feed, FeedStream, Role};
+
+pub struct Connection {
+    gateway: Arc<Gateway>,
+    id: u64,
+    session: ServerSession,
+    app: Option<String>,
+    roles: HashMap<StreamId, Role>,
+    feeds: StreamMap<StreamId, FeedStream>,
+    /// Set when the connection must end (a subscriber too far behind).
+    kick: Option<String>,
+    /// `getStreamLength` answers being worked out (a file's index may need a scan), and the
+    /// transaction each task answers.
+    lengths: JoinSet<f64>,
+    length_calls: HashMap<tokio::task::Id, f64>,
+    /// The gateway is shutting down: publishers that record stay until their files are
+    /// final, and nothing new starts.
+    stopping: bool,
+}
+
+/// Something that arrived for the connection other than bytes from its client.
+pub enum Work {
+    Feed(StreamId, Feed),
+    Length(Result<(tokio::task::Id, f64), tokio::task::JoinError>),
+}
+
+/// How many ready feed items one wake-up handles, so they go out in one write.
+const FEED_BATCH: usize = 256;
+
+impl Connection {
+    pub fn new(gateway: Arc<Gateway>, id: u64) -> Connection {
+        Connection {
+            session: ServerSession::new(gateway.session_config()),
+            gateway,
+            id,
+            app: None,
+            roles: HashMap::new(),
+            feeds: StreamMap::new(),
+            kick: None,
+            lengths: JoinSet::new(),
+            length_calls: HashMap::new(),
+            stopping: false,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Bytes from the client; the session's events are carried out at once.
+    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.session.handle_input(bytes)?;
+        self.handle_events();
+        Ok(())
+    }
+
+    /// Whether the client's connect was accepted.
+    pub fn is_connected(&self) -> bool {
+        self.app.is_some()
+    }
+
+    /// Whether anything but the client can wake the connection (see [`Self::next_work`]).
+    pub fn has_work(&self) -> bool {
+        !self.feeds.is_empty() || !self.lengths.is_empty()
+    }
+
+    /// The next feed item or finished call. Never ready while [`Self::has_work`] is false.
+    pub async fn next_work(&mut self) -> Work {
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(Some((stream_id, feed))) =
+                std::pin::Pin::new(&mut self.feeds).poll_next(cx)
+            {
+                return std::task::Poll::Ready(Work::Feed(stream_id, feed));
+            }
+            if let std::task::Poll::Ready(Some(done)) = self.lengths.poll_join_next_with_id(cx) {
+                return std::task::Poll::Ready(Work::Length(done));
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    /// Carries out `work`, and whatever else is ready at once, into the same write.
+    pub fn on_work(&mut self, work: Work) {
+        match work {
+            Work::Feed(stream_id, feed) => {
+                self.on_feed(stream_id, feed);
+                for _ in 0..FEED_BATCH {
+                    match self.feeds.next().now_or_never() {
+                        Some(Some((stream_id, feed))) => self.on_feed(stream_id, feed),
+                        _ => break,
+                    }
+                }
+            }
+            Work::Length(done) => self.answer_length(done),
+        }
+    }
+
+    /// A liveness probe for a client that has been silent (see `ping_interval_secs`).
+    pub fn ping(&mut self, millis: u32) {
+        self.session
+            .send_user_control(UserControl::PingRequest(millis));
+    }
+
+    /// Everything to write, in order.
+    pub fn drain_output(&mut self, into: &mut Vec<Bytes>) {
+        self.session.drain_output(into);
+    }
+
+    /// Whether [`Self::shut_down`] was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// Why the connection must end now, if it must.
+    pub fn must_close(&mut self) -> Option<String> {
+        if self.session.is_closing() {
+            return Some("the session closed".into());
+        }
+        if self.stopping && !self.is_unpublishing() {
+            return Some("the gateway is shutting down".into());
+        }
+        self.kick.take()
+    }
+
+    /// Gateway shutdown: publishers are told Unpublish.Success, subscribers UnpublishNotify;
+    /// publishers that record stay until their files are final, and nothing new starts.
+    pub fn shut_down(&mut self) {
+        self.stopping = true;
+        let ids: Vec<StreamId> = self.roles.keys().copied().collect();
+        for stream_id in ids {
+            // Whether the publisher's connection closed first or not, a subscriber that was
+            // last told "published" hears UnpublishNotify.
+            if let Some(Role::Subscribing(subscriber)) = self.roles.get(&stream_id) {
+                if subscriber.published {
+                    let info = rtmpws_protocol::status::Status::NetStreamPlayUnpublishNotify
+                        .info(&subscriber.name);
+                    self.session.send_status(stream_id, info);
+                }
+            }
+            self.close_stream(stream_id, true);
+        }
+    }
+
+    /// The connection is gone: a publisher that did not unpublish is unpublished now.
+    pub fn release(&mut self) {
+        let ids: Vec<StreamId> = self.roles.keys().copied().collect();
+        for stream_id in ids {
+            self.close_stream(stream_id, false);
+        }
+    }
+
+    fn app(&self) -> &str {
+        self.app.as_deref().unwrap_or_default()
+    }
+
+    fn stream_name(&self, stream_id: StreamId) -> String {
+        self.roles
+            .get(&stream_id)
+            .map(|role| role.name().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The one place session events turn into actions.
+    fn handle_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                ServerEvent::ConnectRequested(request) => self.connect(request),
+                ServerEvent::PublishRequested {
+                    stream_id,
+                    name,
+                    mode,
+                } => self.publish(stream_id, name, mode),
+                ServerEvent::PlayRequested { stream_id, request } => self.play(stream_id, request),
+                ServerEvent::StreamLengthRequested {
+                    transaction_id,
+                    name,
+                } => self.stream_length(transaction_id, &name),
+                ServerEvent::Play2Requested { stream_id, options } => {
+                    self.play2(stream_id, &options)
+                }
+                ServerEvent::PauseRequested {
+                    stream_id,
+                    pause,
+                    position_ms,
+                } => self.pause(stream_id, pause, position_ms),
+                ServerEvent::SeekRequested {
+                    stream_id,
+                    position_ms,
+                } => self.seek(stream_id, position_ms),
+                ServerEvent::ReceiveAudio { stream_id, enabled } => {
+                    self.receive_audio(stream_id, enabled)
+                }
+                ServerEvent::ReceiveVideo { stream_id, enabled } => {
+                    self.receive_video(stream_id, enabled)
+                }
+                ServerEvent::StreamClosed { stream_id } => self.close_stream(stream_id, true),
+                ServerEvent::Media {
+                    stream_id,
+                    timestamp,
+                    kind,
+                    payload,
+                } => self.publisher_media(stream_id, timestamp, kind, payload),
+                ServerEvent::Data {
+                    stream_id,
+                    timestamp,
+                    values,
+                } => self.publisher_data(stream_id, timestamp, values),
+                ServerEvent::Ignored { reason } => debug!(id = self.id, "ignored: {reason}"),
+            }
+        }
+    }
+
+    fn connect(&mut self, request: ConnectRequest) {
+        match self.gateway.policy.connect(&request.app) {
+            Decision::Allow => {
+                info!(id = self.id, app = %request.app, tc_url = %request.tc_url, "connected");
+                self.session.accept_connect(&self.id.to_string());
+                self.app = Some(request.app);
+            }
+            Decision::Deny(why) => {
+                info!(id = self.id, app = %request.app, "connect refused: {why}");
+                self.session.reject_connect(&why);
+            }
+        }
+    }
+
+    fn on_feed(&mut self, stream_id: StreamId, feed: Feed) {
+        match feed {
+            Feed::Live(event) => self.on_live(stream_id, event),
+            Feed::Recorded(event) => self.on_recorded(stream_id, event),
+            Feed::Recording(event) => self.on_recording(stream_id, event),
+        }
+    }
+
+    /// Ends what `stream_id` is doing; `notify` tells a publisher Unpublish.Success.
+    fn close_stream(&mut self, stream_id: StreamId, notify: bool) {
+        let feed = self.feeds.remove(&stream_id);
+        match self.roles.remove(&stream_id) {
+            Some(Role::Publishing(publisher)) => {
+                self.end_publish(stream_id, publisher, feed, notify)
+            }
+            // A second close (closeStream then deleteStream): still waiting for the file.
+            Some(role @ Role::Unpublishing(_)) if notify => {
+                if let Some(feed) = feed {
+                    self.feeds.insert(stream_id, feed);
+                }
+                self.roles.insert(stream_id, role);
+            }
+            // The stream plays now, or the connection is gone: the client hears the end of
+            // the last publish at once, in order, while the file is still being finalised.
+            Some(Role::Unpublishing(unpublishing)) => {
+                self.send_unpublished(stream_id, &unpublishing.name)
+            }
+            Some(Role::Subscribing(subscriber)) => {
+                if subscriber.lag.dropped > 0 {
+                    info!(id = self.id, name = %subscriber.name, dropped = subscriber.lag.dropped, "subscriber lost messages");
+                }
+                let name = subscriber.name.clone();
+                // Its feed holds a receiver of the stream: gone first, so the stream can be.
+                drop((subscriber, feed));
+                self.gateway.registry.forget_if_unused(self.app(), &name);
+            }
+            // Dropping the handle stops the player task.
+            Some(Role::PlayingRecorded(_)) | None => {}
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Playing: `play` routed to a live stream or a recorded item, `play2`, and the commands
+//! that steer a playing stream (pause, seek, receiveAudio/receiveVideo).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtmpws_protocol::amf::Value;
+use rtmpws_protocol::server::PlayRequest;
+use rtmpws_protocol::status::{Info, Status};
+use rtmpws_protocol::StreamId;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tracing::{info, warn};
+
+use super::Connection;
+use crate::live::LiveEvent;
+use crate::names::StreamName;
+use crate::policy::Decision;
+use crate::roles::{Feed, RecordedPlayer, Role, Subscriber};
+use crate::routing::{route_play, PlayRoute, Recorded};
+use crate::vod::{self, LookupError, PlayItem, Transition, VodControl, VodEvent};
+
+impl Connection {
+    /// `play(name, start, len, reset)`, routed as [`crate::routing`] says.
+    pub(super) fn play(&mut self, stream_id: StreamId, request: PlayRequest) {
+        let name = StreamName::parse(&request.name);
+        if let Decision::Deny(why) = self.gateway.policy.play(self.app(), &name) {
+            info!(
+                id = self.id,
+                app = self.app(),
+                name = name.key(),
+                "play refused: {why}"
+            );
+            let info = Info::new(Status::NetStreamPlayFailed, why).details(name.key());
+            return self.session.send_status(stream_id, info);
+        }
+        let playing_recorded = matches!(self.roles.get(&stream_id), Some(Role::PlayingRecorded(_)));
+        let published = self.gateway.registry.is_published(self.app(), name.key());
+        let library = &self.gateway.library;
+        let app = self.app();
+        let route = route_play(&request, playing_recorded, published, || {
+            match library.resolve(app, &request.name) {
+                Ok(_) => Recorded::Found,
+                Err(LookupError::NotFound(_)) => Recorded::Missing,
+                Err(LookupError::BadName(_)) => Recorded::BadName,
+            }
+        });
+        match route {
+            PlayRoute::Queue(item) => {
+                // A missing item is reported when its turn comes.
+                self.forward_to_recorded(stream_id, VodControl::Play { item, reset: false });
+            }
+            PlayRoute::Recorded { item, reset } => {
+                self.start_recorded(stream_id, &request.name, VodControl::Play { item, reset })
+            }
+            PlayRoute::Live { reset, .. } => self.play_live(stream_id, &name, reset),
+            PlayRoute::NotFound => self.session.send_status(
+                stream_id,
+                Status::NetStreamPlayStreamNotFound.info(&request.name),
+            ),
+        }
+    }
+
+    fn play_live(&mut self, stream_id: StreamId, name: &StreamName, reset: bool) {
+        self.close_stream(stream_id, false);
+        let stream = self.gateway.registry.stream(self.app(), name.key());
+        let (subscriber, feed) = Subscriber::start(&mut self.session, stream_id, stream, reset);
+        info!(
+            id = self.id,
+            app = self.app(),
+            name = name.key(),
+            published = subscriber.published,
+            "playing live"
+        );
+        self.feeds.insert(stream_id, feed);
+        self.roles.insert(stream_id, Role::Subscribing(subscriber));
+    }
+
+    /// Replaces what `stream_id` does with a recorded-item player, and gives it `control`.
+    fn start_recorded(&mut self, stream_id: StreamId, name: &str, control: VodControl) {
+        self.close_stream(stream_id, false);
+        let lead = Duration::from_millis(self.gateway.config.vod_lead_ms);
+        let (player, events) = vod::spawn(
+            Arc::clone(&self.gateway.library),
+            self.app().to_owned(),
+            stream_id,
+            lead,
+        );
+        player.send(control);
+        info!(id = self.id, app = self.app(), name, "playing recorded");
+        self.feeds.insert(
+            stream_id,
+            Box::pin(ReceiverStream::new(events).map(Feed::Recorded)),
+        );
+        let player = RecordedPlayer {
+            player,
+            name: name.to_owned(),
+        };
+        self.roles.insert(stream_id, Role::PlayingRecorded(player));
+    }
+
+    /// Passes a command to the recorded-item player of `stream_id`; false if there is none.
+    fn forward_to_recorded(&mut self, stream_id: StreamId, control: VodControl) -> bool {
+        match self.roles.get(&stream_id) {
+            Some(Role::PlayingRecorded(player)) => {
+                if !player.control(control) {
+                    warn!(id = self.id, "recorded player flooded; command dropped");
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `play2(NetStreamPlayOptions)`: transitions between recorded items.
+    pub(super) fn play2(&mut self, stream_id: StreamId, options: &Value) {
+        let name = options.get_str("streamName").unwrap_or_default().to_owned();
+        let transition = options.get_str("transition").unwrap_or("switch");
+        let failed = |why: String| Info::new(Status::NetStreamPlayFailed, why).details(&name);
+        let Some(transition) = Transition::parse(transition) else {
+            let info = failed(format!("play2: unknown transition {transition:?}"));
+            return self.session.send_status(stream_id, info);
+        };
+        if name.is_empty() && !matches!(transition, Transition::Stop | Transition::Resume) {
+            return self
+                .session
+                .send_status(stream_id, failed("play2: streamName is missing".into()));
+        }
+        if let Decision::Deny(why) = self
+            .gateway
+            .policy
+            .play(self.app(), &StreamName::parse(&name))
+        {
+            return self.session.send_status(stream_id, failed(why));
+        }
+        let start = options.get_f64("start").unwrap_or(-2.0);
+        let len = options.get_f64("len").unwrap_or(-1.0);
+        let item = PlayItem::from_play(&name, start, len);
+        let old_name = options.get_str("oldStreamName").map(str::to_owned);
+        let control = VodControl::Play2 {
+            item,
+            old_name,
+            transition,
+        };
+        if self.forward_to_recorded(stream_id, control.clone()) {
+            return;
+        }
+        if matches!(
+            transition,
+            Transition::Reset | Transition::Append | Transition::AppendAndWait
+        ) {
+            self.start_recorded(stream_id, &name, control);
+        } else {
+            let info = failed(format!(
+                "play2 {name}: no recorded stream is playing to transition from"
+            ));
+            self.session.send_status(stream_id, info);
+        }
+    }
+
+    pub(super) fn pause(&mut self, stream_id: StreamId, pause: bool, position_ms: f64) {
+        if self.forward_to_recorded(stream_id, VodControl::Pause { pause, position_ms }) {
+            return;
+        }
+        let Some(Role::Subscribing(subscriber)) = self.roles.get_mut(&stream_id) else {
+            let info = Info::new(
+                Status::NetStreamFailed,
+                "pause: nothing is playing on this stream",
+            );
+            return self.session.send_status(stream_id, info);
+        };
+        if let Some(feed) = subscriber.pause(&mut self.session, stream_id, pause) {
+            self.feeds.insert(stream_id, feed);
+        }
+    }
+
+    pub(super) fn seek(&mut self, stream_id: StreamId, position_ms: f64) {
+        if self.forward_to_recorded(stream_id, VodControl::Seek { position_ms }) {
+            return;
+        }
+        let name = self.stream_name(stream_id);
+        let description = format!(
+            "Seeking {position_ms} (stream ID: {stream_id}) failed: {name} is live and cannot seek."
+        );
+        self.session.send_status(
+            stream_id,
+            Info::new(Status::NetStreamSeekFailed, description).details(&name),
+        );
+    }
+
+    pub(super) fn receive_audio(&mut self, stream_id: StreamId, enabled: bool) {
+        if let Some(Role::Subscribing(subscriber)) = self.roles.get_mut(&stream_id) {
+            subscriber.receive_audio(enabled);
+        }
+        self.forward_to_recorded(stream_id, VodControl::ReceiveAudio(enabled));
+    }
+
+    pub(super) fn receive_video(&mut self, stream_id: StreamId, enabled: bool) {
+        if let Some(Role::Subscribing(subscriber)) = self.roles.get_mut(&stream_id) {
+            subscriber.receive_video(enabled);
+        }
+        self.forward_to_recorded(stream_id, VodControl::ReceiveVideo(enabled));
+    }
+
+    pub(super) fn on_live(
+        &mut self,
+        stream_id: StreamId,
+        event: Result<LiveEvent, BroadcastStreamRecvError>,
+    ) {
+        let Some(Role::Subscribing(subscriber)) = self.roles.get_mut(&stream_id) else {
+            return;
+        };
+        let lag = &self.gateway.lag;
+        if let Some(why) = subscriber.on_live(&mut self.session, stream_id, event, lag) {
+            self.kick = Some(why);
+        }
+    }
+
+    pub(super) fn on_recorded(&mut self, stream_id: StreamId, event: VodEvent) {
+        RecordedPlayer::relay(&mut self.session, stream_id, event);
+    }
+}

@@ -1,0 +1,64 @@
+//! What every connection shares: the configuration and the rules read from it, the live
+//! streams, the recorded items, the recordings in progress, and the shutdown signal.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rtmpws_protocol::chunk::DecoderLimits;
+use rtmpws_protocol::server::ServerConfig;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::lag::LagPolicy;
+use crate::live::Registry;
+use crate::policy::Policy;
+use crate::record::Recordings;
+use crate::vod::Library;
+
+pub struct Gateway {
+    pub config: Config,
+    pub policy: Policy,
+    pub lag: LagPolicy,
+    pub registry: Registry,
+    pub library: Arc<Library>,
+    pub recordings: Arc<Recordings>,
+    next_id: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Gateway {
+    pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> Self {
+        Gateway {
+            policy: Policy::new(&config),
+            lag: LagPolicy::new(&config),
+            registry: Registry::new(config.subscriber_queue, config.gop_cache_bytes),
+            library: Arc::new(Library::new(config.media_dir.clone())),
+            recordings: Arc::default(),
+            next_id: AtomicU64::new(1),
+            shutdown,
+            config,
+        }
+    }
+
+    /// A new connection's id (its `clientid`).
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The shutdown signal: `true` once the gateway stops.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    pub fn session_config(&self) -> ServerConfig {
+        ServerConfig {
+            chunk_limits: DecoderLimits {
+                max_chunk_size: self.config.max_peer_chunk_size,
+                max_message_size: self.config.max_message_size,
+                ..DecoderLimits::default()
+            },
+            chunk_size: self.config.chunk_size,
+            ..ServerConfig::default()
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! rtmpws-gateway: RTMP for publishers and players over TCP, and for browsers over WebSocket.
+//!
+//! The layout, from the door inwards (`server/README.md` follows one media message and one
+//! play request through these files):
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | flags and the TOML file |
+//! | [`listen`] | listeners, the accept loops, the connection limit, the shutdown sequence |
+//! | [`http`] | the demo page, the client package, WebSocket upgrades |
+//! | [`transport`] | TCP and WebSocket as one byte stream with batched writes |
+//! | [`driver`] | one task per connection: the select loop over transport, feeds, timers, shutdown |
+//! | [`connection`] | a connection's plain state: its session, the role of each NetStream, dispatch of session events |
+//! | [`policy`] | who may connect, publish, play and record: one decision per action |
+//! | [`routing`] | where a play request goes: live stream, recorded item, wait, or StreamNotFound |
+//! | [`roles`] | publisher, live subscriber, recorded player: each one's own state |
+//! | [`lag`] | slow subscribers: InsufficientBW, skipping to a keyframe, disconnecting |
+//! | [`names`] | stream names: live keys and the files they may (never outside their folder) name |
+//! | [`gateway`] | what connections share |
+//! | [`live`] | live streams: registry, GOP cache, fan-out of shared chunks |
+//! | [`vod`] | recorded items: library, keyframe index, the player task |
+//! | [`record`] | recording live streams to FLV |
+//! | [`sync`] | locks that survive a panicked holder |
+
+pub mod config;
+pub mod connection;
+pub mod driver;
+pub mod gateway;
+pub mod http;
+pub mod lag;
+pub mod listen;
+pub mod live;
+pub mod names;
+pub mod policy;
+pub mod record;
+pub mod roles;
+pub mod routing;
+pub mod sync;
+pub mod transport;
+pub mod vod;

@@ -1,0 +1,44 @@
+//! A NetStream playing recorded items: the player task owns the playlist; this side passes
+//! it commands and relays what it says to the session.
+
+use rtmpws_protocol::message::Message;
+use rtmpws_protocol::server::ServerSession;
+use rtmpws_protocol::{MediaKind, StreamId};
+
+use crate::vod::{VodControl, VodEvent, VodHandle};
+
+pub struct RecordedPlayer {
+    pub player: VodHandle,
+    pub name: String,
+}
+
+impl RecordedPlayer {
+    /// Passes a command to the player task; false when it is flooded (the command is lost).
+    pub fn control(&self, control: VodControl) -> bool {
+        self.player.send(control)
+    }
+
+    /// What the player task asked to send, as RTMP.
+    pub fn relay(session: &mut ServerSession, stream_id: StreamId, event: VodEvent) {
+        match event {
+            VodEvent::Control(event) => session.send_user_control(event),
+            VodEvent::Status(info) => session.send_status(stream_id, info),
+            VodEvent::PlayStatus { timestamp, info } => {
+                session.send_play_status(stream_id, timestamp, info)
+            }
+            VodEvent::SampleAccess => session.send_sample_access(stream_id),
+            VodEvent::Data { timestamp, values } => session.send_data(stream_id, timestamp, values),
+            VodEvent::Media {
+                kind,
+                timestamp,
+                payload,
+            } => {
+                let message = match kind {
+                    MediaKind::Audio => Message::Audio(payload),
+                    MediaKind::Video => Message::Video(payload),
+                };
+                session.send_message(stream_id, timestamp, &message);
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! A subscriber of a live stream: what it wants (audio, video, paused), what it was last
+//! told (published or not), and what it has lost. How loss is answered is [`crate::lag`].
+
+use std::sync::Arc;
+
+use rtmpws_protocol::message::UserControl;
+use rtmpws_protocol::server::ServerSession;
+use rtmpws_protocol::status::Status;
+use rtmpws_protocol::{MediaKind, StreamId, Timestamp};
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+use tracing::warn;
+
+use super::{Feed, FeedStream};
+use crate::lag::{LagPolicy, LagState, LagVerdict};
+use crate::live::{LiveEvent, LiveStream, MediaFrame, Snapshot};
+
+pub struct Subscriber {
+    pub stream: Arc<LiveStream>,
+    pub name: String,
+    paused: bool,
+    audio: bool,
+    video: bool,
+    /// After losing messages (or turning video back on), wait for a keyframe so the decoder
+    /// never sees a frame whose references are missing.
+    await_keyframe: bool,
+    pub lag: LagState,
+    /// What the subscriber was last told: published (snapshot or PublishNotify) or not.
+    pub published: bool,
+}
+
+impl Subscriber {
+    /// Subscribes on `stream_id`: the session is told what the stream holds now (metadata,
+    /// headers, the GOP), and the returned feed brings everything after it.
+    pub fn start(
+        session: &mut ServerSession,
+        stream_id: StreamId,
+        stream: Arc<LiveStream>,
+        reset: bool,
+    ) -> (Subscriber, FeedStream) {
+        let (snapshot, feed) = stream.subscribe();
+        session.begin_play(stream_id, &stream.name, reset, false);
+        send_snapshot(session, stream_id, &snapshot);
+        let subscriber = Subscriber {
+            name: stream.name.clone(),
+            stream,
+            paused: false,
+            audio: true,
+            video: true,
+            await_keyframe: false,
+            lag: LagState::default(),
+            published: snapshot.published,
+        };
+        (subscriber, live_feed(feed))
+    }
+
+    /// One event of the live stream; `Some(reason)` when the connection must end.
+    pub fn on_live(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: StreamId,
+        event: Result<LiveEvent, BroadcastStreamRecvError>,
+        lag: &LagPolicy,
+    ) -> Option<String> {
+        let event = match event {
+            Ok(event) => event,
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                // Behind by a whole queue: skip to the next keyframe instead of buffering.
+                self.await_keyframe = true;
+                return match lag.lost(&mut self.lag, missed, &self.name, std::time::Instant::now())
+                {
+                    LagVerdict::Quiet => None,
+                    LagVerdict::Warn(info) => {
+                        session.send_status(stream_id, info);
+                        None
+                    }
+                    LagVerdict::Disconnect(why) => Some(why),
+                };
+            }
+        };
+        match event {
+            LiveEvent::Media(frame) => {
+                if self.paused {
+                    return None;
+                }
+                let wanted = match frame.kind {
+                    MediaKind::Audio => self.audio,
+                    MediaKind::Video => self.video,
+                };
+                if !wanted && !frame.sequence_header {
+                    return None;
+                }
+                if self.await_keyframe && !frame.sequence_header {
+                    if frame.kind == MediaKind::Video && frame.keyframe {
+                        self.await_keyframe = false;
+                    } else {
+                        self.lag.dropped += 1;
+                        return None;
+                    }
+                }
+                send_frame(session, stream_id, &frame);
+            }
+            LiveEvent::Data { timestamp, values } => {
+                if !self.paused {
+                    session.send_data(stream_id, timestamp, values.to_vec());
+                }
+            }
+            LiveEvent::Published => {
+                self.await_keyframe = false;
+                self.published = true;
+                session.send_status(
+                    stream_id,
+                    Status::NetStreamPlayPublishNotify.info(&self.name),
+                );
+            }
+            LiveEvent::Unpublished => {
+                self.published = false;
+                session.send_status(
+                    stream_id,
+                    Status::NetStreamPlayUnpublishNotify.info(&self.name),
+                );
+            }
+        }
+        None
+    }
+
+    /// Pause on a live stream: media stops; on resume the subscriber rejoins at the live edge,
+    /// with a fresh snapshot rather than what it missed, through the returned feed.
+    pub fn pause(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: StreamId,
+        pause: bool,
+    ) -> Option<FeedStream> {
+        self.paused = pause;
+        if pause {
+            session.send_user_control(UserControl::StreamEof(stream_id));
+            session.send_status(stream_id, Status::NetStreamPauseNotify.info(&self.name));
+            return None;
+        }
+        let (snapshot, feed) = self.stream.subscribe();
+        session.send_user_control(UserControl::StreamBegin(stream_id));
+        session.send_status(stream_id, Status::NetStreamUnpauseNotify.info(&self.name));
+        session.send_status(stream_id, Status::NetStreamPlayStart.info(&self.name));
+        send_snapshot(session, stream_id, &snapshot);
+        Some(live_feed(feed))
+    }
+
+    pub fn receive_audio(&mut self, enabled: bool) {
+        self.audio = enabled;
+    }
+
+    pub fn receive_video(&mut self, enabled: bool) {
+        self.await_keyframe |= enabled && !self.video;
+        self.video = enabled;
+    }
+}
+
+fn live_feed(receiver: tokio::sync::broadcast::Receiver<LiveEvent>) -> FeedStream {
+    Box::pin(BroadcastStream::new(receiver).map(Feed::Live))
+}
+
+/// What a joining subscriber needs first: metadata, sequence headers, the current GOP.
+fn send_snapshot(session: &mut ServerSession, stream_id: StreamId, snapshot: &Snapshot) {
+    if let Some(metadata) = &snapshot.metadata {
+        session.send_data(stream_id, Timestamp::ZERO, metadata.to_vec());
+    }
+    let frames = snapshot
+        .audio_header
+        .iter()
+        .chain(&snapshot.video_header)
+        .chain(&snapshot.gop);
+    for frame in frames {
+        send_frame(session, stream_id, frame);
+    }
+}
+
+/// A media message, already chunked for every subscriber.
+pub fn send_frame(session: &mut ServerSession, stream_id: StreamId, frame: &MediaFrame) {
+    if let Err(e) = session.send_media(stream_id, &frame.chunks) {
+        warn!(%stream_id, "cannot send media: {e}");
+    }
+}
