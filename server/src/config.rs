@@ -22,7 +22,8 @@ pub struct Args {
     #[arg(long, value_name = "ADDR")]
     pub http_addr: Option<SocketAddr>,
 
-    /// Folder of recorded FLV files (VOD), one subfolder per application. [default: media]
+    /// Folder of recorded FLV files (VOD), one subfolder per application, and by default of
+    /// recordings. [default: data]
     #[arg(long, value_name = "DIR")]
     pub media_dir: Option<PathBuf>,
 
@@ -105,7 +106,7 @@ impl Default for Config {
         Config {
             rtmp_addr: SocketAddr::from(([127, 0, 0, 1], 1935)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            media_dir: "media".into(),
+            media_dir: "data".into(),
             www_dir: "www".into(),
             package_dir: "dist".into(),
             apps: vec!["live".into(), "vod".into()],
