@@ -15,7 +15,7 @@
 
 use std::rc::Rc;
 
-use super::amf0::{Budget, Reader, PREALLOC_CAP};
+use super::reader::{Budget, Reader, PREALLOC_CAP};
 use super::refs::RefTable;
 use super::{AmfError, DecodeLimits, Value};
 
