@@ -141,13 +141,8 @@ pub fn encode(value: &Value, out: &mut Vec<u8>) {
             write_long_str(s, out);
         }
         Value::ByteArray(bytes) => {
-            const MAX_U29_LEN: usize = (1 << 28) - 1;
-            let bytes = bytes.get(..MAX_U29_LEN).unwrap_or(bytes);
             out.push(AVMPLUS);
-            out.push(amf3::BYTE_ARRAY);
-            // At most 2^28 - 1 bytes, so `len << 1 | 1` fits a U29.
-            amf3::write_u29((bytes.len() as u32) << 1 | 1, out);
-            out.extend_from_slice(bytes);
+            amf3::encode_byte_array(bytes, out);
         }
     }
 }

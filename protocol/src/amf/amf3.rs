@@ -31,7 +31,7 @@ const DATE: u8 = 0x08;
 const ARRAY: u8 = 0x09;
 const OBJECT: u8 = 0x0A;
 const XML: u8 = 0x0B;
-pub(super) const BYTE_ARRAY: u8 = 0x0C;
+const BYTE_ARRAY: u8 = 0x0C;
 const VECTOR_INT: u8 = 0x0D;
 const VECTOR_UINT: u8 = 0x0E;
 const VECTOR_DOUBLE: u8 = 0x0F;
@@ -74,8 +74,20 @@ pub(super) fn decode_embedded(
     Ok((value, reader.pos()))
 }
 
+/// Appends an AMF3 ByteArray (marker, inline length, bytes): how AMF0, which has no byte array
+/// type, carries one after an AVM+ marker. The bytes are cut to 2^28 - 1, the most a U29 length
+/// can say.
+pub(super) fn encode_byte_array(bytes: &[u8], out: &mut Vec<u8>) {
+    const MAX_U29_LEN: usize = (1 << 28) - 1;
+    let bytes = bytes.get(..MAX_U29_LEN).unwrap_or(bytes);
+    out.push(BYTE_ARRAY);
+    // At most 2^28 - 1 bytes, so `len << 1 | 1` fits a U29.
+    write_u29((bytes.len() as u32) << 1 | 1, out);
+    out.extend_from_slice(bytes);
+}
+
 /// Appends a U29 (the low 29 bits of `value`) in the variable-length form of AMF3 section 1.3.1.
-pub(super) fn write_u29(value: u32, out: &mut Vec<u8>) {
+fn write_u29(value: u32, out: &mut Vec<u8>) {
     let v = value & 0x1FFF_FFFF;
     if v < 0x80 {
         out.push(v as u8);
