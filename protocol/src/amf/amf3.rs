@@ -320,16 +320,7 @@ impl<'a> Decoder<'a, '_> {
         dense: usize,
     ) -> Result<Value, AmfError> {
         let mut assoc = Vec::new();
-        loop {
-            let key_at = r.pos();
-            let key = self.str(r)?;
-            if key.is_empty() {
-                break;
-            }
-            let key = self.own(key, key_at)?;
-            let value = self.value(r, depth + 1)?;
-            assoc.push((key, value));
-        }
+        self.named_values(r, depth + 1, &mut assoc)?;
         let items = self.values(r, at, depth + 1, dense)?;
         if assoc.is_empty() {
             return Ok(Value::StrictArray(items));
@@ -398,16 +389,7 @@ impl<'a> Decoder<'a, '_> {
             props.push((key, value));
         }
         if traits.dynamic {
-            loop {
-                let key_at = r.pos();
-                let key = self.str(r)?;
-                if key.is_empty() {
-                    break;
-                }
-                let key = self.own(key, key_at)?;
-                let value = self.value(r, depth + 1)?;
-                props.push((key, value));
-            }
+            self.named_values(r, depth + 1, &mut props)?;
         }
         self.objects.complete(slot);
         if traits.class_name.is_empty() {
@@ -417,6 +399,26 @@ impl<'a> Decoder<'a, '_> {
                 class_name: self.own(traits.class_name, at)?,
                 properties: props,
             })
+        }
+    }
+
+    /// Reads name/value pairs up to the empty name that ends them (an array's associative part,
+    /// an object's dynamic members) onto `into`. `depth` is the depth of the values.
+    fn named_values(
+        &mut self,
+        r: &mut Reader<'a>,
+        depth: usize,
+        into: &mut Vec<(String, Value)>,
+    ) -> Result<(), AmfError> {
+        loop {
+            let key_at = r.pos();
+            let key = self.str(r)?;
+            if key.is_empty() {
+                return Ok(());
+            }
+            let key = self.own(key, key_at)?;
+            let value = self.value(r, depth)?;
+            into.push((key, value));
         }
     }
 
