@@ -913,20 +913,18 @@ mod tests {
     #[test]
     fn hostile_counts_fail_fast() {
         let max = (1 << 28) - 1;
+        let fixed_vector = |marker| {
+            W::default()
+                .u8(marker)
+                .u29(max << 1 | 1)
+                .u8(0)
+                .raw(&[0; 8])
+                .0
+        };
         let cases = [
             W::default().u8(ARRAY).u29(max << 1 | 1).s("").u8(NULL).0,
-            W::default()
-                .u8(VECTOR_INT)
-                .u29(max << 1 | 1)
-                .u8(0)
-                .raw(&[0; 8])
-                .0,
-            W::default()
-                .u8(VECTOR_DOUBLE)
-                .u29(max << 1 | 1)
-                .u8(0)
-                .raw(&[0; 8])
-                .0,
+            fixed_vector(VECTOR_INT),
+            fixed_vector(VECTOR_DOUBLE),
             W::default()
                 .u8(VECTOR_OBJECT)
                 .u29(max << 1 | 1)
