@@ -300,7 +300,7 @@ impl ServerSession {
         .into_value();
         self.send_command(
             StreamId::CONTROL,
-            "_result",
+            CommandName::Result.as_str(),
             self.connect_transaction,
             properties,
             vec![info],
@@ -310,14 +310,8 @@ impl ServerSession {
     /// Rejects the pending connect with NetConnection.Connect.Rejected; the connection is to be
     /// closed once the output is flushed.
     pub fn reject_connect(&mut self, description: &str) {
-        let info = Info::new(Status::NetConnectionConnectRejected, description).into_value();
-        self.send_command(
-            StreamId::CONTROL,
-            "_error",
-            self.connect_transaction,
-            Value::Null,
-            vec![info],
-        );
+        let info = Info::new(Status::NetConnectionConnectRejected, description);
+        self.reply_error(StreamId::CONTROL, self.connect_transaction, info);
         self.phase = Phase::Closing;
     }
 
@@ -355,7 +349,7 @@ impl ServerSession {
             stream_id,
             Timestamp::ZERO,
             vec![
-                "onStatus".into(),
+                CommandName::OnStatus.as_str().into(),
                 Value::object([("code", Value::from(Status::NetStreamDataStart.code()))]),
             ],
         );
@@ -365,7 +359,7 @@ impl ServerSession {
     pub fn send_status(&mut self, stream_id: StreamId, info: Info) {
         self.send_command(
             stream_id,
-            "onStatus",
+            CommandName::OnStatus.as_str(),
             0.0,
             Value::Null,
             vec![info.into_value()],
@@ -586,18 +580,9 @@ impl ServerSession {
             | CommandName::Error
             | CommandName::OnStatus
             | CommandName::Other(_) => {
-                let info = Info::new(
-                    Status::NetConnectionCallFailed,
-                    Status::NetConnectionCallFailed.describe(name.as_str()),
-                )
-                .into_value();
-                self.send_command(
-                    message_stream,
-                    CommandName::Error.as_str(),
-                    transaction_id,
-                    Value::Null,
-                    vec![info],
-                );
+                let failed = Status::NetConnectionCallFailed;
+                let info = Info::new(failed, failed.describe(name.as_str()));
+                self.reply_error(message_stream, transaction_id, info);
             }
         }
     }
@@ -798,17 +783,9 @@ impl ServerSession {
 
     fn create_stream(&mut self, transaction_id: f64) {
         if self.streams.len() >= self.config.max_streams {
-            let info = Info::new(
-                Status::NetConnectionCallFailed,
-                "createStream: too many streams on this connection",
-            )
-            .into_value();
-            return self.send_command(
-                StreamId::CONTROL,
-                "_error",
+            return self.fail_call(
                 transaction_id,
-                Value::Null,
-                vec![info],
+                "createStream: too many streams on this connection",
             );
         }
         let id = StreamId(self.next_stream_id);
@@ -825,23 +802,28 @@ impl ServerSession {
 
     /// Answers a call with `_error` NetConnection.Call.Failed, `description` saying why.
     pub fn fail_call(&mut self, transaction_id: f64, description: &str) {
-        let info = Info::new(Status::NetConnectionCallFailed, description).into_value();
-        self.send_command(
-            StreamId::CONTROL,
-            "_error",
-            transaction_id,
-            Value::Null,
-            vec![info],
-        );
+        let info = Info::new(Status::NetConnectionCallFailed, description);
+        self.reply_error(StreamId::CONTROL, transaction_id, info);
     }
 
     fn reply_result(&mut self, transaction_id: f64, args: Vec<Value>) {
         self.send_command(
             StreamId::CONTROL,
-            "_result",
+            CommandName::Result.as_str(),
             transaction_id,
             Value::Null,
             args,
+        );
+    }
+
+    /// `_error` with the info object saying why, on `stream_id` (the one the call came on).
+    fn reply_error(&mut self, stream_id: StreamId, transaction_id: f64, info: Info) {
+        self.send_command(
+            stream_id,
+            CommandName::Error.as_str(),
+            transaction_id,
+            Value::Null,
+            vec![info.into_value()],
         );
     }
 }
