@@ -13,7 +13,7 @@ use bytes::Bytes;
 use crate::amf::{DecodeLimits, Value};
 use crate::chunk::DecoderLimits;
 use crate::command::CommandName;
-use crate::handshake::{Handshake, Progress};
+use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{Command, Envelope, Message, UserControl};
 use crate::types::{MediaKind, StreamId, Timestamp};
@@ -145,23 +145,13 @@ impl ClientSession {
 
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         if let Some(handshake) = &mut self.handshake {
-            match handshake.handle_input(bytes)? {
-                Progress::InProgress { response } => {
-                    self.link.send_raw(&response);
-                    return Ok(());
-                }
-                Progress::Done {
-                    response,
-                    remaining,
-                } => {
-                    self.handshake = None;
-                    self.link.send_raw(&response);
-                    self.link.set_chunk_size(self.config.chunk_size);
-                    for (stream_id, timestamp, message) in std::mem::take(&mut self.deferred) {
-                        self.link.send(stream_id, timestamp, &message);
-                    }
-                    self.link.push_input(&remaining);
-                }
+            if !self.link.handshake_input(handshake, bytes)? {
+                return Ok(());
+            }
+            self.handshake = None;
+            self.link.set_chunk_size(self.config.chunk_size);
+            for (stream_id, timestamp, message) in std::mem::take(&mut self.deferred) {
+                self.link.send(stream_id, timestamp, &message);
             }
         } else {
             self.link.push_input(bytes);

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use crate::amf::{DecodeLimits, Value};
 use crate::chunk::{ChunkError, DecoderLimits, SharedChunks};
 use crate::command::CommandName;
-use crate::handshake::{Handshake, Progress};
+use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{BandwidthLimit, Command, Envelope, Message, UserControl};
 use crate::status::{Info, Status};
@@ -211,20 +211,12 @@ impl ServerSession {
     /// draining output).
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         match self.phase {
-            Phase::Handshake => match self.handshake.handle_input(bytes)? {
-                Progress::InProgress { response } => {
-                    self.link.send_raw(&response);
+            Phase::Handshake => {
+                if !self.link.handshake_input(&mut self.handshake, bytes)? {
                     return Ok(());
                 }
-                Progress::Done {
-                    response,
-                    remaining,
-                } => {
-                    self.link.send_raw(&response);
-                    self.phase = Phase::AwaitingConnect;
-                    self.link.push_input(&remaining);
-                }
-            },
+                self.phase = Phase::AwaitingConnect;
+            }
             Phase::Closing => return Ok(()),
             _ => self.link.push_input(bytes),
         }
