@@ -12,7 +12,8 @@ use bytes::Bytes;
 
 use crate::amf::{DecodeLimits, Value};
 use crate::chunk::DecoderLimits;
-use crate::handshake::{Handshake, Progress};
+use crate::command::CommandName;
+use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{Command, Envelope, Message, UserControl};
 use crate::types::{MediaKind, StreamId, Timestamp};
@@ -144,23 +145,13 @@ impl ClientSession {
 
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         if let Some(handshake) = &mut self.handshake {
-            match handshake.handle_input(bytes)? {
-                Progress::InProgress { response } => {
-                    self.link.send_raw(&response);
-                    return Ok(());
-                }
-                Progress::Done {
-                    response,
-                    remaining,
-                } => {
-                    self.handshake = None;
-                    self.link.send_raw(&response);
-                    self.link.set_chunk_size(self.config.chunk_size);
-                    for (stream_id, timestamp, message) in std::mem::take(&mut self.deferred) {
-                        self.link.send(stream_id, timestamp, &message);
-                    }
-                    self.link.push_input(&remaining);
-                }
+            if !self.link.handshake_input(handshake, bytes)? {
+                return Ok(());
+            }
+            self.handshake = None;
+            self.link.set_chunk_size(self.config.chunk_size);
+            for (stream_id, timestamp, message) in std::mem::take(&mut self.deferred) {
+                self.link.send(stream_id, timestamp, &message);
             }
         } else {
             self.link.push_input(bytes);
@@ -194,7 +185,7 @@ impl ClientSession {
         }
         self.command(
             StreamId::CONTROL,
-            "connect",
+            CommandName::Connect.as_str(),
             Pending::Connect,
             command_object,
             args,
@@ -205,7 +196,7 @@ impl ClientSession {
     pub fn create_stream(&mut self) -> f64 {
         self.command(
             StreamId::CONTROL,
-            "createStream",
+            CommandName::CreateStream.as_str(),
             Pending::CreateStream,
             Value::Null,
             Vec::new(),
@@ -231,22 +222,23 @@ impl ClientSession {
     pub fn play(&mut self, stream_id: StreamId, name: &str, start: f64, len: f64, reset: bool) {
         self.stream_command(
             stream_id,
-            "play",
+            CommandName::Play.as_str(),
             vec![name.into(), start.into(), len.into(), reset.into()],
         );
     }
 
     pub fn publish(&mut self, stream_id: StreamId, name: &str, mode: &str) {
-        self.stream_command(stream_id, "publish", vec![name.into(), mode.into()]);
+        let args = vec![name.into(), mode.into()];
+        self.stream_command(stream_id, CommandName::Publish.as_str(), args);
     }
 
     pub fn close_stream(&mut self, stream_id: StreamId) {
-        self.stream_command(stream_id, "closeStream", Vec::new());
+        self.stream_command(stream_id, CommandName::CloseStream.as_str(), Vec::new());
     }
 
     pub fn delete_stream(&mut self, stream_id: StreamId) {
         let args = vec![Value::Number(f64::from(stream_id.0))];
-        self.stream_command(StreamId::CONTROL, "deleteStream", args);
+        self.stream_command(StreamId::CONTROL, CommandName::DeleteStream.as_str(), args);
     }
 
     /// Tells the server how much the player buffers (Flash sends it on play and on bufferTime
@@ -356,51 +348,58 @@ impl ClientSession {
             command_object,
             mut args,
         } = command;
-        let is_result = name == "_result";
-        if is_result || name == "_error" {
-            let pending = self.transactions.remove(&(transaction_id as u64));
-            let first = args.first().cloned().unwrap_or(Value::Null);
-            return match (pending, is_result) {
-                (Some(Pending::Connect), true) => ClientEvent::Connected {
-                    properties: command_object,
-                    info: first,
-                },
-                (Some(Pending::Connect), false) => ClientEvent::ConnectRejected { info: first },
-                (Some(Pending::CreateStream), true) => match first.as_f64() {
-                    Some(id) if id >= 0.0 && id <= f64::from(u32::MAX) => {
-                        ClientEvent::StreamCreated {
-                            transaction_id,
-                            stream_id: StreamId(id as u32),
-                        }
-                    }
-                    _ => ClientEvent::CallError {
-                        transaction_id,
-                        command_object,
-                        args,
-                    },
-                },
-                (_, true) => ClientEvent::CallResult {
-                    transaction_id,
-                    command_object,
-                    args,
-                },
-                (_, false) => ClientEvent::CallError {
-                    transaction_id,
-                    command_object,
-                    args,
-                },
-            };
-        }
-        if name == "onStatus" && !args.is_empty() {
-            return ClientEvent::Status {
+        match CommandName::parse(&name) {
+            CommandName::Result => self.answer(transaction_id, true, command_object, args),
+            CommandName::Error => self.answer(transaction_id, false, command_object, args),
+            CommandName::OnStatus if !args.is_empty() => ClientEvent::Status {
                 stream_id,
                 info: args.swap_remove(0),
-            };
+            },
+            _ => ClientEvent::ServerCall {
+                stream_id,
+                name,
+                args,
+            },
         }
-        ClientEvent::ServerCall {
-            stream_id,
-            name,
-            args,
+    }
+
+    /// A `_result` (`is_result`) or `_error`, told apart by the call it answers.
+    fn answer(
+        &mut self,
+        transaction_id: f64,
+        is_result: bool,
+        command_object: Value,
+        args: Vec<Value>,
+    ) -> ClientEvent {
+        let pending = self.transactions.remove(&(transaction_id as u64));
+        let first = args.first().cloned().unwrap_or(Value::Null);
+        match (pending, is_result) {
+            (Some(Pending::Connect), true) => ClientEvent::Connected {
+                properties: command_object,
+                info: first,
+            },
+            (Some(Pending::Connect), false) => ClientEvent::ConnectRejected { info: first },
+            (Some(Pending::CreateStream), true) => match first.as_f64() {
+                Some(id) if id >= 0.0 && id <= f64::from(u32::MAX) => ClientEvent::StreamCreated {
+                    transaction_id,
+                    stream_id: StreamId(id as u32),
+                },
+                _ => ClientEvent::CallError {
+                    transaction_id,
+                    command_object,
+                    args,
+                },
+            },
+            (_, true) => ClientEvent::CallResult {
+                transaction_id,
+                command_object,
+                args,
+            },
+            (_, false) => ClientEvent::CallError {
+                transaction_id,
+                command_object,
+                args,
+            },
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`chunk`]: the chunk stream decoder and encoder.
 //! - [`message`]: RTMP messages (control, user control, commands, data, media) to and from
 //!   chunk payloads.
+//! - [`command`]: the names of the commands the sessions understand, parsed once.
 //! - [`status`]: the catalogue of NetStream/NetConnection status codes.
 //! - [`handshake`]: the RTMP handshake (server side `rml_rtmp`'s, client side the simple form).
 //! - `server` (feature `server`, on by default) and [`client`]: the session state machines.
@@ -17,6 +18,7 @@
 pub mod amf;
 pub mod chunk;
 pub mod client;
+pub mod command;
 pub mod handshake;
 mod link;
 pub mod message;
@@ -25,5 +27,6 @@ pub mod server;
 pub mod status;
 pub mod types;
 
+pub use command::CommandName;
 pub use link::LinkError;
 pub use types::{ChunkStreamId, MediaKind, MessageType, StreamId, Timestamp};

@@ -1,5 +1,6 @@
-//! The part of a session both sides share once the handshake is over: chunk decoding and
-//! encoding, protocol control messages, acknowledgements, and the outgoing byte queue.
+//! The part of a session both sides share: passing the handshake's bytes in and out, then
+//! chunk decoding and encoding, protocol control messages, acknowledgements, and the outgoing
+//! byte queue.
 
 use std::collections::VecDeque;
 
@@ -9,6 +10,7 @@ use crate::amf::DecodeLimits;
 #[cfg(feature = "server")]
 use crate::chunk::SharedChunks;
 use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkError, DecoderLimits, MessageHeader};
+use crate::handshake::{Handshake, Progress};
 use crate::message::{Envelope, Message, MessageError, UserControl};
 use crate::types::{StreamId, Timestamp};
 
@@ -169,6 +171,30 @@ impl Link {
             &Message::SetChunkSize(size),
         );
         self.encoder.set_chunk_size(size);
+    }
+
+    /// Feeds `bytes` to `handshake` and queues its response. True once the handshake is done;
+    /// the bytes that came after it are then queued as the first chunk stream input, so the
+    /// caller reads them with [`Link::next_message`] like any other.
+    pub fn handshake_input(
+        &mut self,
+        handshake: &mut Handshake,
+        bytes: &[u8],
+    ) -> Result<bool, LinkError> {
+        match handshake.handle_input(bytes)? {
+            Progress::InProgress { response } => {
+                self.send_raw(&response);
+                Ok(false)
+            }
+            Progress::Done {
+                response,
+                remaining,
+            } => {
+                self.send_raw(&response);
+                self.push_input(&remaining);
+                Ok(true)
+            }
+        }
     }
 
     /// Queues raw bytes (handshake responses).

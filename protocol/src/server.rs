@@ -15,7 +15,8 @@ use bytes::Bytes;
 
 use crate::amf::{DecodeLimits, Value};
 use crate::chunk::{ChunkError, DecoderLimits, SharedChunks};
-use crate::handshake::{Handshake, Progress};
+use crate::command::CommandName;
+use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{BandwidthLimit, Command, Envelope, Message, UserControl};
 use crate::status::{Info, Status};
@@ -210,20 +211,12 @@ impl ServerSession {
     /// draining output).
     pub fn handle_input(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         match self.phase {
-            Phase::Handshake => match self.handshake.handle_input(bytes)? {
-                Progress::InProgress { response } => {
-                    self.link.send_raw(&response);
+            Phase::Handshake => {
+                if !self.link.handshake_input(&mut self.handshake, bytes)? {
                     return Ok(());
                 }
-                Progress::Done {
-                    response,
-                    remaining,
-                } => {
-                    self.link.send_raw(&response);
-                    self.phase = Phase::AwaitingConnect;
-                    self.link.push_input(&remaining);
-                }
-            },
+                self.phase = Phase::AwaitingConnect;
+            }
             Phase::Closing => return Ok(()),
             _ => self.link.push_input(bytes),
         }
@@ -299,7 +292,7 @@ impl ServerSession {
         .into_value();
         self.send_command(
             StreamId::CONTROL,
-            "_result",
+            CommandName::Result.as_str(),
             self.connect_transaction,
             properties,
             vec![info],
@@ -309,14 +302,8 @@ impl ServerSession {
     /// Rejects the pending connect with NetConnection.Connect.Rejected; the connection is to be
     /// closed once the output is flushed.
     pub fn reject_connect(&mut self, description: &str) {
-        let info = Info::new(Status::NetConnectionConnectRejected, description).into_value();
-        self.send_command(
-            StreamId::CONTROL,
-            "_error",
-            self.connect_transaction,
-            Value::Null,
-            vec![info],
-        );
+        let info = Info::new(Status::NetConnectionConnectRejected, description);
+        self.reply_error(StreamId::CONTROL, self.connect_transaction, info);
         self.phase = Phase::Closing;
     }
 
@@ -354,7 +341,7 @@ impl ServerSession {
             stream_id,
             Timestamp::ZERO,
             vec![
-                "onStatus".into(),
+                CommandName::OnStatus.as_str().into(),
                 Value::object([("code", Value::from(Status::NetStreamDataStart.code()))]),
             ],
         );
@@ -364,7 +351,7 @@ impl ServerSession {
     pub fn send_status(&mut self, stream_id: StreamId, info: Info) {
         self.send_command(
             stream_id,
-            "onStatus",
+            CommandName::OnStatus.as_str(),
             0.0,
             Value::Null,
             vec![info.into_value()],
@@ -499,39 +486,51 @@ impl ServerSession {
             command_object,
             args,
         } = command;
-        if name == "connect" {
-            return self.connect(transaction_id, command_object, args);
-        }
-        if self.phase != Phase::Connected {
-            return self.ignore(format!("{name} before connect was accepted"));
-        }
+        let name = CommandName::parse(&name);
         let arg = |i: usize| args.get(i);
         let name_arg = || arg(0).and_then(Value::as_str).map(str::to_owned);
-        match name.as_str() {
-            "createStream" => self.create_stream(transaction_id),
-            "releaseStream" => self.reply_result(transaction_id, vec![Value::Undefined]),
+        match &name {
+            CommandName::Connect => self.connect(transaction_id, command_object, args),
+            _ if self.phase != Phase::Connected => {
+                self.ignore(format!("{name} before connect was accepted"))
+            }
+            _ if name.is_stream_command() && !self.streams.contains_key(&message_stream) => self
+                .ignore(format!(
+                    "{name} on stream {message_stream}, which was not created"
+                )),
+            CommandName::CreateStream => self.create_stream(transaction_id),
+            CommandName::ReleaseStream => self.reply_result(transaction_id, vec![Value::Undefined]),
             // The FMLE publish calls, and the CDN-style subscribe calls that ffmpeg makes
             // before every play: acknowledged the way FMS and its CDNs do.
-            "FCPublish" | "FCUnpublish" | "FCSubscribe" | "FCUnsubscribe" => {
-                let stream_name = name_arg().unwrap_or_default();
-                let (handler, status) = match name.as_str() {
-                    "FCPublish" => ("onFCPublish", Status::NetStreamPublishStart),
-                    "FCUnpublish" => ("onFCUnpublish", Status::NetStreamUnpublishSuccess),
-                    "FCSubscribe" => ("onFCSubscribe", Status::NetStreamPlayStart),
-                    _ => ("onFCUnsubscribe", Status::NetStreamPlayStop),
-                };
-                let info = Info::new(status, stream_name.as_str()).into_value();
-                self.send_command(StreamId::CONTROL, handler, 0.0, Value::Null, vec![info]);
-                self.reply_result(transaction_id, vec![Value::Undefined]);
+            CommandName::FcPublish => self.answer_fc(
+                &name,
+                transaction_id,
+                Status::NetStreamPublishStart,
+                name_arg(),
+            ),
+            CommandName::FcUnpublish => self.answer_fc(
+                &name,
+                transaction_id,
+                Status::NetStreamUnpublishSuccess,
+                name_arg(),
+            ),
+            CommandName::FcSubscribe => self.answer_fc(
+                &name,
+                transaction_id,
+                Status::NetStreamPlayStart,
+                name_arg(),
+            ),
+            CommandName::FcUnsubscribe => {
+                self.answer_fc(&name, transaction_id, Status::NetStreamPlayStop, name_arg())
             }
-            "getStreamLength" => {
+            CommandName::GetStreamLength => {
                 let name = name_arg().unwrap_or_default();
                 self.events.push_back(ServerEvent::StreamLengthRequested {
                     transaction_id,
                     name,
                 });
             }
-            "deleteStream" => {
+            CommandName::DeleteStream => {
                 if let Some(id) = arg(0).and_then(Value::as_f64).and_then(stream_id_from) {
                     if self.streams.remove(&id).is_some() {
                         self.events
@@ -541,7 +540,7 @@ impl ServerSession {
             }
             // Flash sends closeStream on the stream itself without arguments; some clients send
             // it on stream 0 with the id as argument.
-            "closeStream" => {
+            CommandName::CloseStream => {
                 let id = if message_stream != StreamId::CONTROL {
                     Some(message_stream)
                 } else {
@@ -554,137 +553,187 @@ impl ServerSession {
                     _ => self.ignore(format!("closeStream for unknown stream {id:?}")),
                 }
             }
-            "publish" | "play" | "play2" | "pause" | "pauseRaw" | "seek" | "receiveAudio"
-            | "receiveVideo" => self.stream_command(message_stream, &name, args),
-            _ => {
-                let info = Info::new(
-                    Status::NetConnectionCallFailed,
-                    Status::NetConnectionCallFailed.describe(&name),
-                )
-                .into_value();
-                self.send_command(
-                    message_stream,
-                    "_error",
-                    transaction_id,
-                    Value::Null,
-                    vec![info],
-                );
+            CommandName::Publish => self.publish(message_stream, &args),
+            CommandName::Play => self.play(message_stream, &args),
+            CommandName::Play2 => self.play2(message_stream, &args),
+            CommandName::Pause | CommandName::PauseRaw => self.pause(message_stream, &name, &args),
+            CommandName::Seek => self.seek(message_stream, &args),
+            CommandName::ReceiveAudio => {
+                self.receive(message_stream, &name, &args, |stream_id, enabled| {
+                    ServerEvent::ReceiveAudio { stream_id, enabled }
+                })
+            }
+            CommandName::ReceiveVideo => {
+                self.receive(message_stream, &name, &args, |stream_id, enabled| {
+                    ServerEvent::ReceiveVideo { stream_id, enabled }
+                })
+            }
+            CommandName::Result
+            | CommandName::Error
+            | CommandName::OnStatus
+            | CommandName::Other(_) => {
+                let failed = Status::NetConnectionCallFailed;
+                let info = Info::new(failed, failed.describe(name.as_str()));
+                self.reply_error(message_stream, transaction_id, info);
             }
         }
     }
 
-    fn stream_command(&mut self, stream_id: StreamId, name: &str, args: Vec<Value>) {
-        if !self.streams.contains_key(&stream_id) {
-            return self.ignore(format!(
-                "{name} on stream {stream_id}, which was not created"
-            ));
+    /// Acknowledges an FC call: FMS calls the client back with `on` and the call's name
+    /// (`onFCPublish`, ...), then answers the call itself.
+    fn answer_fc(
+        &mut self,
+        name: &CommandName,
+        transaction_id: f64,
+        status: Status,
+        stream_name: Option<String>,
+    ) {
+        let handler = format!("on{name}");
+        let info = Info::new(status, stream_name.unwrap_or_default()).into_value();
+        self.send_command(StreamId::CONTROL, &handler, 0.0, Value::Null, vec![info]);
+        self.reply_result(transaction_id, vec![Value::Undefined]);
+    }
+
+    /// Answers a NetStream command whose arguments make no sense, on its stream.
+    fn invalid_arg(&mut self, stream_id: StreamId, name: &CommandName, why: &str) {
+        self.send_status(
+            stream_id,
+            Info::new(Status::NetStreamInvalidArg, format!("{name}: {why}")).details(name.as_str()),
+        );
+    }
+
+    fn publish(&mut self, stream_id: StreamId, args: &[Value]) {
+        match args.first().and_then(Value::as_str) {
+            Some(stream_name) if !stream_name.is_empty() => {
+                let event = ServerEvent::PublishRequested {
+                    stream_id,
+                    name: stream_name.to_owned(),
+                    mode: PublishMode::parse(args.get(1)),
+                };
+                self.events.push_back(event);
+            }
+            // publish(null) or publish(false) stops publishing, as in Flash.
+            Some(_) | None => self
+                .events
+                .push_back(ServerEvent::StreamClosed { stream_id }),
         }
+    }
+
+    fn play(&mut self, stream_id: StreamId, args: &[Value]) {
         let arg = |i: usize| args.get(i);
-        let invalid = |session: &mut Self, why: &str| {
-            session.send_status(
-                stream_id,
-                Info::new(Status::NetStreamInvalidArg, format!("{name}: {why}")).details(name),
-            );
-        };
-        match name {
-            "publish" => match arg(0).and_then(Value::as_str) {
-                Some(stream_name) if !stream_name.is_empty() => {
-                    let event = ServerEvent::PublishRequested {
-                        stream_id,
-                        name: stream_name.to_owned(),
-                        mode: PublishMode::parse(arg(1)),
-                    };
-                    self.events.push_back(event);
-                }
-                // publish(null) or publish(false) stops publishing, as in Flash.
-                Some(_) | None => self
-                    .events
-                    .push_back(ServerEvent::StreamClosed { stream_id }),
-            },
-            "play" => match arg(0) {
-                Some(Value::String(stream_name)) if !stream_name.is_empty() => {
-                    let number = |i: usize, default: f64| match arg(i) {
-                        Some(Value::Number(n)) if n.is_finite() => Some(*n),
-                        None | Some(Value::Null | Value::Undefined) => Some(default),
-                        Some(_) => None,
-                    };
-                    // reset was a number (flags) before Flash Player 9; 0 meant false.
-                    let reset = match arg(3) {
-                        None | Some(Value::Null | Value::Undefined) => Some(true),
-                        Some(Value::Boolean(b)) => Some(*b),
-                        Some(Value::Number(n)) => Some(*n != 0.0),
-                        Some(_) => None,
-                    };
-                    match (number(1, -2.0), number(2, -1.0), reset) {
-                        (Some(start), Some(len), Some(reset)) => {
-                            let request = PlayRequest {
-                                name: stream_name.clone(),
-                                start,
-                                len,
-                                reset,
-                            };
-                            self.events
-                                .push_back(ServerEvent::PlayRequested { stream_id, request });
-                        }
-                        _ => invalid(self, "start, len and reset must be numbers and a boolean"),
-                    }
-                }
-                // play(false) / play(null) stops playback.
-                Some(Value::Boolean(false) | Value::Null) => self
-                    .events
-                    .push_back(ServerEvent::StreamClosed { stream_id }),
-                _ => invalid(self, "the stream name must be a non-empty string"),
-            },
-            "play2" => match arg(0) {
-                Some(
-                    options @ (Value::Object(_) | Value::TypedObject { .. } | Value::EcmaArray(_)),
-                ) => {
-                    let options = options.clone();
-                    self.events
-                        .push_back(ServerEvent::Play2Requested { stream_id, options });
-                }
-                _ => invalid(self, "play2 needs a NetStreamPlayOptions object"),
-            },
-            "pause" | "pauseRaw" => {
-                let position_ms = match arg(1) {
+        match arg(0) {
+            Some(Value::String(stream_name)) if !stream_name.is_empty() => {
+                let number = |i: usize, default: f64| match arg(i) {
                     Some(Value::Number(n)) if n.is_finite() => Some(*n),
-                    None | Some(Value::Null | Value::Undefined) => Some(0.0),
+                    None | Some(Value::Null | Value::Undefined) => Some(default),
                     Some(_) => None,
                 };
-                match (arg(0), position_ms) {
-                    (Some(Value::Boolean(pause)), Some(position_ms)) => {
-                        let pause = *pause;
-                        self.events.push_back(ServerEvent::PauseRequested {
-                            stream_id,
-                            pause,
-                            position_ms,
-                        })
+                // reset was a number (flags) before Flash Player 9; 0 meant false.
+                let reset = match arg(3) {
+                    None | Some(Value::Null | Value::Undefined) => Some(true),
+                    Some(Value::Boolean(b)) => Some(*b),
+                    Some(Value::Number(n)) => Some(*n != 0.0),
+                    Some(_) => None,
+                };
+                match (number(1, -2.0), number(2, -1.0), reset) {
+                    (Some(start), Some(len), Some(reset)) => {
+                        let request = PlayRequest {
+                            name: stream_name.clone(),
+                            start,
+                            len,
+                            reset,
+                        };
+                        self.events
+                            .push_back(ServerEvent::PlayRequested { stream_id, request });
                     }
-                    _ => invalid(self, "pause needs a boolean and a time in milliseconds"),
+                    _ => self.invalid_arg(
+                        stream_id,
+                        &CommandName::Play,
+                        "start, len and reset must be numbers and a boolean",
+                    ),
                 }
             }
-            "seek" => match arg(0) {
-                Some(Value::Number(ms)) if ms.is_finite() && *ms >= 0.0 => {
-                    let position_ms = *ms;
-                    self.events.push_back(ServerEvent::SeekRequested {
-                        stream_id,
-                        position_ms,
-                    })
-                }
-                _ => invalid(self, "seek needs a time in milliseconds, 0 or more"),
-            },
-            "receiveAudio" | "receiveVideo" => match arg(0) {
-                Some(Value::Boolean(enabled)) => {
-                    let enabled = *enabled;
-                    self.events.push_back(if name == "receiveAudio" {
-                        ServerEvent::ReceiveAudio { stream_id, enabled }
-                    } else {
-                        ServerEvent::ReceiveVideo { stream_id, enabled }
-                    })
-                }
-                _ => invalid(self, "needs a boolean"),
-            },
-            _ => {}
+            // play(false) / play(null) stops playback.
+            Some(Value::Boolean(false) | Value::Null) => self
+                .events
+                .push_back(ServerEvent::StreamClosed { stream_id }),
+            _ => self.invalid_arg(
+                stream_id,
+                &CommandName::Play,
+                "the stream name must be a non-empty string",
+            ),
+        }
+    }
+
+    fn play2(&mut self, stream_id: StreamId, args: &[Value]) {
+        match args.first() {
+            Some(
+                options @ (Value::Object(_) | Value::TypedObject { .. } | Value::EcmaArray(_)),
+            ) => {
+                let options = options.clone();
+                self.events
+                    .push_back(ServerEvent::Play2Requested { stream_id, options });
+            }
+            _ => self.invalid_arg(
+                stream_id,
+                &CommandName::Play2,
+                "play2 needs a NetStreamPlayOptions object",
+            ),
+        }
+    }
+
+    /// `pause` and `pauseRaw`, which take the same arguments.
+    fn pause(&mut self, stream_id: StreamId, name: &CommandName, args: &[Value]) {
+        let position_ms = match args.get(1) {
+            Some(Value::Number(n)) if n.is_finite() => Some(*n),
+            None | Some(Value::Null | Value::Undefined) => Some(0.0),
+            Some(_) => None,
+        };
+        match (args.first(), position_ms) {
+            (Some(Value::Boolean(pause)), Some(position_ms)) => {
+                let pause = *pause;
+                self.events.push_back(ServerEvent::PauseRequested {
+                    stream_id,
+                    pause,
+                    position_ms,
+                })
+            }
+            _ => self.invalid_arg(
+                stream_id,
+                name,
+                "pause needs a boolean and a time in milliseconds",
+            ),
+        }
+    }
+
+    fn seek(&mut self, stream_id: StreamId, args: &[Value]) {
+        match args.first() {
+            Some(Value::Number(ms)) if ms.is_finite() && *ms >= 0.0 => {
+                let position_ms = *ms;
+                self.events.push_back(ServerEvent::SeekRequested {
+                    stream_id,
+                    position_ms,
+                })
+            }
+            _ => self.invalid_arg(
+                stream_id,
+                &CommandName::Seek,
+                "seek needs a time in milliseconds, 0 or more",
+            ),
+        }
+    }
+
+    /// `receiveAudio` and `receiveVideo`; `event` makes the event of the one received.
+    fn receive(
+        &mut self,
+        stream_id: StreamId,
+        name: &CommandName,
+        args: &[Value],
+        event: fn(StreamId, bool) -> ServerEvent,
+    ) {
+        match args.first() {
+            Some(Value::Boolean(enabled)) => self.events.push_back(event(stream_id, *enabled)),
+            _ => self.invalid_arg(stream_id, name, "needs a boolean"),
         }
     }
 
@@ -726,17 +775,9 @@ impl ServerSession {
 
     fn create_stream(&mut self, transaction_id: f64) {
         if self.streams.len() >= self.config.max_streams {
-            let info = Info::new(
-                Status::NetConnectionCallFailed,
-                "createStream: too many streams on this connection",
-            )
-            .into_value();
-            return self.send_command(
-                StreamId::CONTROL,
-                "_error",
+            return self.fail_call(
                 transaction_id,
-                Value::Null,
-                vec![info],
+                "createStream: too many streams on this connection",
             );
         }
         let id = StreamId(self.next_stream_id);
@@ -753,23 +794,28 @@ impl ServerSession {
 
     /// Answers a call with `_error` NetConnection.Call.Failed, `description` saying why.
     pub fn fail_call(&mut self, transaction_id: f64, description: &str) {
-        let info = Info::new(Status::NetConnectionCallFailed, description).into_value();
-        self.send_command(
-            StreamId::CONTROL,
-            "_error",
-            transaction_id,
-            Value::Null,
-            vec![info],
-        );
+        let info = Info::new(Status::NetConnectionCallFailed, description);
+        self.reply_error(StreamId::CONTROL, transaction_id, info);
     }
 
     fn reply_result(&mut self, transaction_id: f64, args: Vec<Value>) {
         self.send_command(
             StreamId::CONTROL,
-            "_result",
+            CommandName::Result.as_str(),
             transaction_id,
             Value::Null,
             args,
+        );
+    }
+
+    /// `_error` with the info object saying why, on `stream_id` (the one the call came on).
+    fn reply_error(&mut self, stream_id: StreamId, transaction_id: f64, info: Info) {
+        self.send_command(
+            stream_id,
+            CommandName::Error.as_str(),
+            transaction_id,
+            Value::Null,
+            vec![info.into_value()],
         );
     }
 }

@@ -21,6 +21,7 @@
 //! - A reference table is shared by all values of one [`decode_all`] call, as a message body is
 //!   one serialisation; every AVM+ switch starts fresh AMF3 tables, as the AMF3 spec says.
 
+use super::reader::{Budget, Reader, PREALLOC_CAP};
 use super::refs::RefTable;
 use super::{amf3, AmfError, DecodeLimits, Value};
 
@@ -140,13 +141,8 @@ pub fn encode(value: &Value, out: &mut Vec<u8>) {
             write_long_str(s, out);
         }
         Value::ByteArray(bytes) => {
-            const MAX_U29_LEN: usize = (1 << 28) - 1;
-            let bytes = bytes.get(..MAX_U29_LEN).unwrap_or(bytes);
             out.push(AVMPLUS);
-            out.push(amf3::BYTE_ARRAY);
-            // At most 2^28 - 1 bytes, so `len << 1 | 1` fits a U29.
-            amf3::write_u29((bytes.len() as u32) << 1 | 1, out);
-            out.extend_from_slice(bytes);
+            amf3::encode_byte_array(bytes, out);
         }
     }
 }
@@ -377,108 +373,6 @@ impl<'a> Decoder<'a> {
         let value = self.value(&mut replay, depth);
         self.replaying -= 1;
         value
-    }
-}
-
-/// The most elements reserved ahead of decoding them: an honest count saves reallocations for
-/// ordinary arrays, a lying one costs no more than this.
-pub(super) const PREALLOC_CAP: usize = 4096;
-
-/// How much output one decode call may produce, in units of one per value plus one per string
-/// or byte-array byte. Without references output is at most about twice the input; references
-/// (which re-emit earlier values) could otherwise multiply it without bound.
-pub(super) struct Budget {
-    left: usize,
-}
-
-impl Budget {
-    pub(super) fn for_input(len: usize) -> Self {
-        Budget {
-            left: len.saturating_mul(16).saturating_add(1 << 16),
-        }
-    }
-
-    pub(super) fn charge(&mut self, units: usize, offset: usize) -> Result<(), AmfError> {
-        self.left = self.left.checked_sub(units).ok_or(AmfError::Unsupported {
-            what: "AMF references expand past 16 times the input size",
-            offset,
-        })?;
-        Ok(())
-    }
-}
-
-/// A bounds-checked cursor over the whole input, so every offset in an error is absolute and
-/// no read can run past the end.
-pub(super) struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    pub(super) fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
-    }
-
-    pub(super) fn at(buf: &'a [u8], pos: usize) -> Result<Self, AmfError> {
-        let mut r = Reader::new(buf);
-        r.seek(pos)?;
-        Ok(r)
-    }
-
-    pub(super) fn seek(&mut self, pos: usize) -> Result<(), AmfError> {
-        if pos > self.buf.len() {
-            return Err(AmfError::Truncated {
-                offset: self.buf.len(),
-            });
-        }
-        self.pos = pos;
-        Ok(())
-    }
-
-    pub(super) fn pos(&self) -> usize {
-        self.pos
-    }
-
-    pub(super) fn remaining(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
-    }
-
-    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], AmfError> {
-        let truncated = AmfError::Truncated { offset: self.pos };
-        let end = self.pos.checked_add(n).ok_or(truncated.clone())?;
-        let bytes = self.buf.get(self.pos..end).ok_or(truncated)?;
-        self.pos = end;
-        Ok(bytes)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], AmfError> {
-        let at = self.pos;
-        self.take(N)?
-            .try_into()
-            .map_err(|_| AmfError::Truncated { offset: at })
-    }
-
-    pub(super) fn peek_u8(&self) -> Result<u8, AmfError> {
-        self.buf
-            .get(self.pos)
-            .copied()
-            .ok_or(AmfError::Truncated { offset: self.pos })
-    }
-
-    pub(super) fn read_u8(&mut self) -> Result<u8, AmfError> {
-        Ok(u8::from_be_bytes(self.array()?))
-    }
-
-    pub(super) fn read_u16(&mut self) -> Result<u16, AmfError> {
-        Ok(u16::from_be_bytes(self.array()?))
-    }
-
-    pub(super) fn read_u32(&mut self) -> Result<u32, AmfError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-
-    pub(super) fn read_f64(&mut self) -> Result<f64, AmfError> {
-        Ok(f64::from_be_bytes(self.array()?))
     }
 }
 

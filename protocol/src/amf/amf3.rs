@@ -15,7 +15,7 @@
 
 use std::rc::Rc;
 
-use super::amf0::{Budget, Reader, PREALLOC_CAP};
+use super::reader::{Budget, Reader, PREALLOC_CAP};
 use super::refs::RefTable;
 use super::{AmfError, DecodeLimits, Value};
 
@@ -31,7 +31,7 @@ const DATE: u8 = 0x08;
 const ARRAY: u8 = 0x09;
 const OBJECT: u8 = 0x0A;
 const XML: u8 = 0x0B;
-pub(super) const BYTE_ARRAY: u8 = 0x0C;
+const BYTE_ARRAY: u8 = 0x0C;
 const VECTOR_INT: u8 = 0x0D;
 const VECTOR_UINT: u8 = 0x0E;
 const VECTOR_DOUBLE: u8 = 0x0F;
@@ -74,8 +74,20 @@ pub(super) fn decode_embedded(
     Ok((value, reader.pos()))
 }
 
+/// Appends an AMF3 ByteArray (marker, inline length, bytes): how AMF0, which has no byte array
+/// type, carries one after an AVM+ marker. The bytes are cut to 2^28 - 1, the most a U29 length
+/// can say.
+pub(super) fn encode_byte_array(bytes: &[u8], out: &mut Vec<u8>) {
+    const MAX_U29_LEN: usize = (1 << 28) - 1;
+    let bytes = bytes.get(..MAX_U29_LEN).unwrap_or(bytes);
+    out.push(BYTE_ARRAY);
+    // At most 2^28 - 1 bytes, so `len << 1 | 1` fits a U29.
+    write_u29((bytes.len() as u32) << 1 | 1, out);
+    out.extend_from_slice(bytes);
+}
+
 /// Appends a U29 (the low 29 bits of `value`) in the variable-length form of AMF3 section 1.3.1.
-pub(super) fn write_u29(value: u32, out: &mut Vec<u8>) {
+fn write_u29(value: u32, out: &mut Vec<u8>) {
     let v = value & 0x1FFF_FFFF;
     if v < 0x80 {
         out.push(v as u8);
@@ -308,16 +320,7 @@ impl<'a> Decoder<'a, '_> {
         dense: usize,
     ) -> Result<Value, AmfError> {
         let mut assoc = Vec::new();
-        loop {
-            let key_at = r.pos();
-            let key = self.str(r)?;
-            if key.is_empty() {
-                break;
-            }
-            let key = self.own(key, key_at)?;
-            let value = self.value(r, depth + 1)?;
-            assoc.push((key, value));
-        }
+        self.named_values(r, depth + 1, &mut assoc)?;
         let items = self.values(r, at, depth + 1, dense)?;
         if assoc.is_empty() {
             return Ok(Value::StrictArray(items));
@@ -386,16 +389,7 @@ impl<'a> Decoder<'a, '_> {
             props.push((key, value));
         }
         if traits.dynamic {
-            loop {
-                let key_at = r.pos();
-                let key = self.str(r)?;
-                if key.is_empty() {
-                    break;
-                }
-                let key = self.own(key, key_at)?;
-                let value = self.value(r, depth + 1)?;
-                props.push((key, value));
-            }
+            self.named_values(r, depth + 1, &mut props)?;
         }
         self.objects.complete(slot);
         if traits.class_name.is_empty() {
@@ -405,6 +399,26 @@ impl<'a> Decoder<'a, '_> {
                 class_name: self.own(traits.class_name, at)?,
                 properties: props,
             })
+        }
+    }
+
+    /// Reads name/value pairs up to the empty name that ends them (an array's associative part,
+    /// an object's dynamic members) onto `into`. `depth` is the depth of the values.
+    fn named_values(
+        &mut self,
+        r: &mut Reader<'a>,
+        depth: usize,
+        into: &mut Vec<(String, Value)>,
+    ) -> Result<(), AmfError> {
+        loop {
+            let key_at = r.pos();
+            let key = self.str(r)?;
+            if key.is_empty() {
+                return Ok(());
+            }
+            let key = self.own(key, key_at)?;
+            let value = self.value(r, depth)?;
+            into.push((key, value));
         }
     }
 
@@ -899,20 +913,18 @@ mod tests {
     #[test]
     fn hostile_counts_fail_fast() {
         let max = (1 << 28) - 1;
+        let fixed_vector = |marker| {
+            W::default()
+                .u8(marker)
+                .u29(max << 1 | 1)
+                .u8(0)
+                .raw(&[0; 8])
+                .0
+        };
         let cases = [
             W::default().u8(ARRAY).u29(max << 1 | 1).s("").u8(NULL).0,
-            W::default()
-                .u8(VECTOR_INT)
-                .u29(max << 1 | 1)
-                .u8(0)
-                .raw(&[0; 8])
-                .0,
-            W::default()
-                .u8(VECTOR_DOUBLE)
-                .u29(max << 1 | 1)
-                .u8(0)
-                .raw(&[0; 8])
-                .0,
+            fixed_vector(VECTOR_INT),
+            fixed_vector(VECTOR_DOUBLE),
             W::default()
                 .u8(VECTOR_OBJECT)
                 .u29(max << 1 | 1)

@@ -5,6 +5,7 @@
 
 pub mod amf0;
 pub mod amf3;
+mod reader;
 mod refs;
 
 use thiserror::Error;
