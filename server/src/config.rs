@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Deserialize;
+
+use crate::apps::Apps;
 
 /// rtmpws-gateway: RTMP for publishers and players over TCP, and for browsers over WebSocket
 /// (the RTMP byte stream inside binary WebSocket messages at ws://HOST:PORT/APP[/INSTANCE]).
@@ -33,7 +35,7 @@ pub struct Args {
 
     /// TOML file with any setting (flags given on the command line win). See
     /// gateway.example.toml for every key.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
     /// Once both listeners are bound, write the addresses actually bound to FILE as
@@ -42,6 +44,25 @@ pub struct Args {
     /// without racing another process for a "free" one.
     #[arg(long, value_name = "FILE")]
     pub addr_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the command does besides running the gateway.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Prints a signed stream name, NAME?sign=EXPIRES-HEX, for an application whose publish
+    /// or play is "signed" (the secret comes from that application's table in --config).
+    Sign {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        name: String,
+        /// Seconds from now until the name expires.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        expires_in: u64,
+    },
 }
 
 /// Every setting, as read from TOML; all keys are optional.
@@ -54,8 +75,14 @@ pub struct Config {
     pub www_dir: PathBuf,
     /// Folder served at /pkg/: the built browser client (npm package output).
     pub package_dir: PathBuf,
-    /// Applications clients may connect to; any other gets NetConnection.Connect.Rejected.
-    pub apps: Vec<String>,
+    /// Applications clients may connect to (any other gets NetConnection.Connect.Rejected),
+    /// and who may publish, play and record in each; see [`crate::apps`].
+    pub apps: Apps,
+    /// Origins whose pages may open WebSocket connections (`https://example.com`); empty:
+    /// any. An upgrade from another Origin gets HTTP 403 and never reaches RTMP.
+    pub allowed_origins: Vec<String>,
+    /// Seconds an HTTP callback (on_connect, on_publish, …) may take; past it, refused.
+    pub hook_timeout_secs: u64,
     /// Outgoing RTMP chunk size (the same for every connection, so media is chunked once).
     pub chunk_size: u32,
     /// Largest chunk size a peer may set.
@@ -109,7 +136,9 @@ impl Default for Config {
             media_dir: "data".into(),
             www_dir: "www".into(),
             package_dir: "dist".into(),
-            apps: vec!["live".into(), "vod".into()],
+            apps: Apps::default(),
+            allowed_origins: Vec::new(),
+            hook_timeout_secs: 5,
             chunk_size: 4096,
             max_peer_chunk_size: 1 << 24,
             max_message_size: 8 << 20,
@@ -210,6 +239,16 @@ impl Config {
                 "subscriber_queue and max_connections must be positive".into(),
             ));
         }
+        if let Some(problem) = self.apps.problems().into_iter().next() {
+            return Err(ConfigError::Invalid(problem));
+        }
+        for origin in &self.allowed_origins {
+            if origin.ends_with('/') || !origin.contains("://") {
+                return Err(ConfigError::Invalid(format!(
+                    "allowed_origins: {origin:?} is not an origin like \"https://example.com\""
+                )));
+            }
+        }
         // Durations become timers: keep them where time arithmetic cannot overflow.
         let day = 24 * 60 * 60;
         for (key, secs) in [
@@ -221,6 +260,7 @@ impl Config {
             ),
             ("write_timeout_secs", self.write_timeout_secs),
             ("ping_interval_secs", self.ping_interval_secs),
+            ("hook_timeout_secs", self.hook_timeout_secs),
         ] {
             if secs > day {
                 return Err(ConfigError::Invalid(format!(

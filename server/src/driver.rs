@@ -57,7 +57,7 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
     let mut idle_check = tokio::time::interval(Duration::from_secs(1));
     // Only publishers are checked; a tick missed meanwhile is not worth a burst.
     idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut conn = Connection::new(Arc::clone(&gateway), id);
+    let mut conn = Connection::new(Arc::clone(&gateway), id, &peer);
     let opened = Instant::now();
     let mut last_read = opened;
     debug!(id, %peer, "connection opened");

@@ -3,12 +3,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rtmpws_protocol::chunk::DecoderLimits;
 use rtmpws_protocol::server::ServerConfig;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::hooks::Hooks;
 use crate::lag::LagPolicy;
 use crate::live::Registry;
 use crate::policy::Policy;
@@ -22,6 +24,7 @@ pub struct Gateway {
     pub registry: Registry,
     pub library: Arc<Library>,
     pub recordings: Arc<Recordings>,
+    pub hooks: Hooks,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
 }
@@ -34,6 +37,7 @@ impl Gateway {
             registry: Registry::new(config.subscriber_queue, config.gop_cache_bytes),
             library: Arc::new(Library::new(config.media_dir.clone())),
             recordings: Arc::default(),
+            hooks: Hooks::new(Duration::from_secs(config.hook_timeout_secs)),
             next_id: AtomicU64::new(1),
             shutdown,
             config,

@@ -10,10 +10,11 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::driver::serve;
 use crate::gateway::Gateway;
+use crate::policy::Decision;
 use crate::transport::WebSocket;
 
 /// Largest request head accepted.
@@ -28,6 +29,12 @@ pub async fn handle(mut stream: TcpStream, gateway: Arc<Gateway>, peer: String) 
     };
     let (request, rest) = head;
     if request.websocket_key.is_some() {
+        if let Decision::Deny(why) = gateway.policy.websocket_origin(request.origin.as_deref()) {
+            info!(%peer, "WebSocket refused: {why}");
+            let _ = stream.write_all(&plain(403, "Forbidden")).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
         upgrade(stream, request, rest, gateway, peer).await;
     } else {
         let response = static_response(&request, &gateway).await;
@@ -40,6 +47,7 @@ struct Request {
     method: String,
     path: String,
     websocket_key: Option<String>,
+    origin: Option<String>,
 }
 
 async fn read_head(stream: &mut TcpStream) -> std::io::Result<(Request, Vec<u8>)> {
@@ -64,6 +72,7 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<(Request, Vec<u8>)
                     websocket_key: header("sec-websocket-key")
                         .filter(|_| upgrade)
                         .map(str::to_owned),
+                    origin: header("origin").map(str::to_owned),
                 };
                 return Ok((request, buf[len..].to_vec()));
             }

@@ -12,6 +12,9 @@
 //! | [`driver`] | one task per connection: the select loop over transport, feeds, timers, shutdown |
 //! | [`connection`] | a connection's plain state: its session, the role of each NetStream, dispatch of session events |
 //! | [`policy`] | who may connect, publish, play and record: one decision per action |
+//! | [`apps`] | each application's rules as configured (access, recording, secret, callbacks) |
+//! | [`signing`] | signed stream names (`NAME?sign=EXPIRES-HEX`) |
+//! | [`hooks`] | HTTP callbacks compatible with nginx-rtmp's notify module |
 //! | [`routing`] | where a play request goes: live stream, recorded item, wait, or StreamNotFound |
 //! | [`roles`] | publisher, live subscriber, recorded player: each one's own state |
 //! | [`lag`] | slow subscribers: InsufficientBW, skipping to a keyframe, disconnecting |
@@ -22,10 +25,12 @@
 //! | [`record`] | recording live streams to FLV |
 //! | [`sync`] | locks that survive a panicked holder |
 
+pub mod apps;
 pub mod config;
 pub mod connection;
 pub mod driver;
 pub mod gateway;
+pub mod hooks;
 pub mod http;
 pub mod lag;
 pub mod listen;
@@ -35,6 +40,7 @@ pub mod policy;
 pub mod record;
 pub mod roles;
 pub mod routing;
+pub mod signing;
 pub mod sync;
 pub mod transport;
 pub mod vod;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing::error;
 
-use rtmpws_gateway::config::{Args, Config};
+use rtmpws_gateway::config::{Args, Command, Config};
+use rtmpws_gateway::names::StreamName;
+use rtmpws_gateway::signing;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -23,6 +25,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Sign {
+        app,
+        name,
+        expires_in,
+    }) = &args.command
+    {
+        return print_signed_name(&config, app, name, *expires_in);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -37,4 +47,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `rtmpws-gateway sign`: a signed name for `app`, with the secret of its configuration.
+fn print_signed_name(config: &Config, app: &str, name: &str, expires_in: u64) -> ExitCode {
+    let Some(rules) = config.apps.get(app) else {
+        error!("no application {app:?} in the configuration");
+        return ExitCode::from(2);
+    };
+    let Some(secret) = rules.secret.as_deref().filter(|s| !s.is_empty()) else {
+        error!("apps.{app} has no secret to sign with");
+        return ExitCode::from(2);
+    };
+    let name = StreamName::parse(name);
+    let key = name.key();
+    let expires = signing::unix_now().saturating_add(expires_in);
+    let value = signing::sign(secret, app, key, expires);
+    println!("{key}?sign={value}");
+    ExitCode::SUCCESS
 }

@@ -8,13 +8,16 @@
 //! - [`play`](self::play): play, play2, pause, seek, receiveAudio/receiveVideo.
 //! - [`recording`](self::recording): a publish's recorder and what it reports.
 //! - [`calls`](self::calls): calls answered with a value (getStreamLength).
+//! - [`asks`](self::asks): actions waiting for an HTTP callback's answer.
 
+mod asks;
 mod calls;
 mod play;
 mod publish;
 mod recording;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,13 +26,18 @@ use rtmpws_protocol::message::UserControl;
 use rtmpws_protocol::server::{ConnectRequest, ServerEvent, ServerSession};
 use rtmpws_protocol::LinkError;
 use rtmpws_protocol::StreamId;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_stream::{Stream, StreamExt, StreamMap};
 use tracing::{debug, info};
 
+use self::asks::{Asked, Asking};
+use crate::apps::AppConfig;
 use crate::gateway::Gateway;
+use crate::hooks::{self, Call};
+use crate::names::StreamName;
 use crate::policy::Decision;
 use crate::roles::{Feed, FeedStream, Role};
+use crate::signing;
 
 pub struct Connection {
     gateway: Arc<Gateway>,
@@ -47,20 +55,41 @@ pub struct Connection {
     /// The gateway is shutting down: publishers that record stay until their files are
     /// final, and nothing new starts.
     stopping: bool,
+    /// Who the client is, as HTTP callbacks are told.
+    client: hooks::Client,
+    /// Callbacks asked and not answered yet; the ones about a stream by stream.
+    asks: JoinSet<Asking>,
+    waiting: HashMap<StreamId, AbortHandle>,
+    /// Files being recorded, for on_record_done.
+    recording_paths: HashMap<StreamId, PathBuf>,
 }
 
 /// Something that arrived for the connection other than bytes from its client.
 pub enum Work {
     Feed(StreamId, Feed),
     Length(Result<(tokio::task::Id, f64), tokio::task::JoinError>),
+    Ask(Result<Asking, tokio::task::JoinError>),
 }
 
 /// How many ready feed items one wake-up handles, so they go out in one write.
 const FEED_BATCH: usize = 256;
 
 impl Connection {
-    pub fn new(gateway: Arc<Gateway>, id: u64) -> Connection {
+    /// A connection from `peer` (`IP:PORT`, or `ws IP:PORT` over WebSocket).
+    pub fn new(gateway: Arc<Gateway>, id: u64, peer: &str) -> Connection {
+        let addr = peer.strip_prefix("ws ").unwrap_or(peer);
+        let addr = addr
+            .parse::<std::net::SocketAddr>()
+            .map_or_else(|_| addr.to_owned(), |a| a.ip().to_string());
         Connection {
+            client: hooks::Client {
+                addr,
+                clientid: id.to_string(),
+                ..hooks::Client::default()
+            },
+            asks: JoinSet::new(),
+            waiting: HashMap::new(),
+            recording_paths: HashMap::new(),
             session: ServerSession::new(gateway.session_config()),
             gateway,
             id,
@@ -92,7 +121,7 @@ impl Connection {
 
     /// Whether anything but the client can wake the connection (see [`Self::next_work`]).
     pub fn has_work(&self) -> bool {
-        !self.feeds.is_empty() || !self.lengths.is_empty()
+        !self.feeds.is_empty() || !self.lengths.is_empty() || !self.asks.is_empty()
     }
 
     /// The next feed item or finished call. Never ready while [`Self::has_work`] is false.
@@ -105,6 +134,9 @@ impl Connection {
             }
             if let std::task::Poll::Ready(Some(done)) = self.lengths.poll_join_next_with_id(cx) {
                 return std::task::Poll::Ready(Work::Length(done));
+            }
+            if let std::task::Poll::Ready(Some(done)) = self.asks.poll_join_next(cx) {
+                return std::task::Poll::Ready(Work::Ask(done));
             }
             std::task::Poll::Pending
         })
@@ -124,6 +156,7 @@ impl Connection {
                 }
             }
             Work::Length(done) => self.answer_length(done),
+            Work::Ask(done) => self.answered(done),
         }
     }
 
@@ -243,17 +276,60 @@ impl Connection {
     }
 
     fn connect(&mut self, request: ConnectRequest) {
-        match self.gateway.policy.connect(&request.app) {
-            Decision::Allow => {
-                info!(id = self.id, app = %request.app, tc_url = %request.tc_url, "connected");
-                self.session.accept_connect(&self.id.to_string());
-                self.app = Some(request.app);
-            }
-            Decision::Deny(why) => {
-                info!(id = self.id, app = %request.app, "connect refused: {why}");
-                self.session.reject_connect(&why);
-            }
+        if let Decision::Deny(why) = self.gateway.policy.connect(&request.app) {
+            info!(id = self.id, app = %request.app, "connect refused: {why}");
+            return self.session.reject_connect(&why);
         }
+        let field = |key: &str| {
+            let value = request.command_object.get_str(key).unwrap_or_default();
+            // A page's URL fragment is the page's own business.
+            value
+                .split_once('#')
+                .map_or(value, |(url, _)| url)
+                .to_owned()
+        };
+        self.client.app = request.app.clone();
+        self.client.flashver = field("flashVer");
+        self.client.swfurl = field("swfUrl");
+        self.client.pageurl = field("pageUrl");
+        self.client.tcurl = request.tc_url.clone();
+        let hook = self
+            .gateway
+            .policy
+            .app(&request.app)
+            .and_then(|app| app.on_connect.clone());
+        match hook {
+            Some(url) => {
+                let epoch = [("epoch", signing::unix_now().to_string())];
+                let query = request.query.clone();
+                self.ask(
+                    url,
+                    Call::Connect,
+                    &epoch,
+                    query.as_deref(),
+                    Asked::Connect(request),
+                );
+            }
+            None => self.accept_connect(request),
+        }
+    }
+
+    fn accept_connect(&mut self, request: ConnectRequest) {
+        info!(id = self.id, app = %request.app, tc_url = %request.tc_url, "connected");
+        self.session.accept_connect(&self.id.to_string());
+        self.app = Some(request.app);
+    }
+
+    /// The application's rules; every connected client has an application.
+    fn rules(&self) -> Option<&AppConfig> {
+        self.gateway.policy.app(self.app())
+    }
+
+    fn tell_play_done(&self, name: &str) {
+        let name = StreamName::parse(name);
+        let url = self.rules().and_then(|app| app.on_play_done.as_ref());
+        let fields = [("name", name.key().to_owned())];
+        self.tell(url, Call::PlayDone, &fields, name.query());
     }
 
     fn on_feed(&mut self, stream_id: StreamId, feed: Feed) {
@@ -266,6 +342,7 @@ impl Connection {
 
     /// Ends what `stream_id` is doing; `notify` tells a publisher Unpublish.Success.
     fn close_stream(&mut self, stream_id: StreamId, notify: bool) {
+        self.forget_ask(stream_id);
         let feed = self.feeds.remove(&stream_id);
         match self.roles.remove(&stream_id) {
             Some(Role::Publishing(publisher)) => {
@@ -291,9 +368,11 @@ impl Connection {
                 // Its feed holds a receiver of the stream: gone first, so the stream can be.
                 drop((subscriber, feed));
                 self.gateway.registry.forget_if_unused(self.app(), &name);
+                self.tell_play_done(&name);
             }
             // Dropping the handle stops the player task.
-            Some(Role::PlayingRecorded(_)) | None => {}
+            Some(Role::PlayingRecorded(player)) => self.tell_play_done(&player.name),
+            None => {}
         }
     }
 }

@@ -13,19 +13,23 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tracing::{info, warn};
 
+use super::asks::Asked;
 use super::Connection;
+use crate::hooks::Call;
 use crate::live::LiveEvent;
 use crate::names::StreamName;
 use crate::policy::Decision;
 use crate::roles::{Feed, RecordedPlayer, Role, Subscriber};
 use crate::routing::{route_play, PlayRoute, Recorded};
+use crate::signing::unix_now;
 use crate::vod::{self, LookupError, PlayItem, Transition, VodControl, VodEvent};
 
 impl Connection {
-    /// `play(name, start, len, reset)`, routed as [`crate::routing`] says.
+    /// `play(name, start, len, reset)`: the rules, then the on_play callback, then
+    /// [`Self::route`].
     pub(super) fn play(&mut self, stream_id: StreamId, request: PlayRequest) {
         let name = StreamName::parse(&request.name);
-        if let Decision::Deny(why) = self.gateway.policy.play(self.app(), &name) {
+        if let Decision::Deny(why) = self.gateway.policy.play(self.app(), &name, unix_now()) {
             info!(
                 id = self.id,
                 app = self.app(),
@@ -35,6 +39,27 @@ impl Connection {
             let info = Info::new(Status::NetStreamPlayFailed, why).details(name.key());
             return self.session.send_status(stream_id, info);
         }
+        match self.rules().and_then(|app| app.on_play.clone()) {
+            Some(url) => {
+                let fields = [
+                    ("name", name.key().to_owned()),
+                    ("start", request.start.to_string()),
+                    ("duration", request.len.to_string()),
+                    ("reset", u8::from(request.reset).to_string()),
+                ];
+                let asked = Asked::Play {
+                    stream_id,
+                    request: request.clone(),
+                };
+                self.ask(url, Call::Play, &fields, name.query(), asked);
+            }
+            None => self.route(stream_id, request),
+        }
+    }
+
+    /// A play the rules and the callback allowed, routed as [`crate::routing`] says.
+    pub(super) fn route(&mut self, stream_id: StreamId, request: PlayRequest) {
+        let name = StreamName::parse(&request.name);
         let playing_recorded = matches!(self.roles.get(&stream_id), Some(Role::PlayingRecorded(_)));
         let published = self.gateway.registry.is_published(self.app(), name.key());
         let library = &self.gateway.library;
@@ -127,10 +152,10 @@ impl Connection {
                 .session
                 .send_status(stream_id, failed("play2: streamName is missing".into()));
         }
-        if let Decision::Deny(why) = self
-            .gateway
-            .policy
-            .play(self.app(), &StreamName::parse(&name))
+        if let Decision::Deny(why) =
+            self.gateway
+                .policy
+                .play(self.app(), &StreamName::parse(&name), unix_now())
         {
             return self.session.send_status(stream_id, failed(why));
         }

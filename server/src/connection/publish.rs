@@ -9,13 +9,16 @@ use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::server::PublishMode;
 use rtmpws_protocol::status::{Info, Status};
 use rtmpws_protocol::{MediaKind, StreamId, Timestamp};
-use tracing::info;
+use tracing::{debug, info};
 
+use super::asks::Asked;
 use super::Connection;
+use crate::hooks::Call;
 use crate::live::MediaFrame;
 use crate::names::StreamName;
 use crate::policy::Decision;
 use crate::roles::{FeedStream, Publisher, Role, Unpublishing};
+use crate::signing::unix_now;
 
 impl Connection {
     pub(super) fn publish(&mut self, stream_id: StreamId, name: String, mode: PublishMode) {
@@ -33,7 +36,7 @@ impl Connection {
         self.close_stream(stream_id, false);
         let name = StreamName::parse(&name);
         let key = name.key();
-        if let Decision::Deny(why) = self.gateway.policy.publish(self.app(), &name) {
+        if let Decision::Deny(why) = self.gateway.policy.publish(self.app(), &name, unix_now()) {
             info!(
                 id = self.id,
                 app = self.app(),
@@ -43,6 +46,30 @@ impl Connection {
             let info = Info::new(Status::NetStreamPublishBadName, why).details(key);
             return self.session.send_status(stream_id, info);
         }
+        match self.rules().and_then(|app| app.on_publish.clone()) {
+            Some(url) => {
+                let fields = [("name", key.to_owned()), ("type", mode_word(mode).into())];
+                let query = name.query().map(str::to_owned);
+                let asked = Asked::Publish {
+                    stream_id,
+                    name,
+                    mode,
+                };
+                self.ask(url, Call::Publish, &fields, query.as_deref(), asked);
+            }
+            None => self.start_publish(stream_id, name, mode),
+        }
+    }
+
+    /// A publish the rules and the callback allowed: the live stream is this client's now,
+    /// unless someone else publishes it.
+    pub(super) fn start_publish(
+        &mut self,
+        stream_id: StreamId,
+        name: StreamName,
+        mode: PublishMode,
+    ) {
+        let key = name.key();
         match self.gateway.registry.publish(self.app(), key, self.id) {
             Ok(stream) => {
                 info!(
@@ -94,6 +121,10 @@ impl Connection {
         timestamp: Timestamp,
         values: Vec<Value>,
     ) {
+        let handler = values.first().and_then(Value::as_str).unwrap_or_default();
+        if let Decision::Deny(why) = self.gateway.policy.relay_data(handler) {
+            return debug!(id = self.id, "data message not relayed: {why}");
+        }
         if let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) {
             publisher.data(timestamp, values);
         }
@@ -185,6 +216,8 @@ impl Connection {
             .registry
             .unpublish(self.app.as_deref().unwrap_or_default(), &stream, self.id);
         info!(id = self.id, name = %name, "unpublished");
+        let url = self.rules().and_then(|app| app.on_publish_done.as_ref());
+        self.tell(url, Call::PublishDone, &[("name", name.clone())], None);
         match (recorder, feed) {
             (Some(recorder), Some(feed)) if notify => {
                 // The recorder's events keep coming until it reports the file final.
@@ -222,5 +255,15 @@ impl Connection {
         self.roles
             .values()
             .any(|role| matches!(role, Role::Unpublishing(_)))
+    }
+}
+
+/// `publish`'s type argument, as callbacks are told it.
+fn mode_word(mode: PublishMode) -> &'static str {
+    match mode {
+        PublishMode::Live => "live",
+        PublishMode::Record => "record",
+        PublishMode::Append => "append",
+        PublishMode::AppendWithGap => "appendWithGap",
     }
 }

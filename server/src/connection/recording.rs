@@ -11,6 +11,7 @@ use tokio_stream::StreamExt;
 use tracing::{info, warn};
 
 use super::Connection;
+use crate::hooks::Call;
 use crate::names::StreamName;
 use crate::policy::Decision;
 use crate::record::{record_path, Quota, RecordError, RecordEvent, Recorder};
@@ -42,15 +43,17 @@ impl Connection {
         let started = record_path(config.record_root(), self.app(), name).and_then(|path| {
             let library = Arc::clone(&self.gateway.library);
             Recorder::start(
-                path,
+                path.clone(),
                 mode,
                 quota,
                 Arc::clone(&self.gateway.recordings),
                 move |p| library.is_playing(p),
             )
+            .map(|started| (started, path))
         });
         match started {
-            Ok((recorder, events)) => {
+            Ok(((recorder, events), path)) => {
+                self.recording_paths.insert(stream_id, path);
                 self.feeds.insert(
                     stream_id,
                     // A recorder that ends without a final word (it cannot, short of a
@@ -108,6 +111,13 @@ impl Connection {
         // Every event but Started ends the recording.
         self.feeds.remove(&stream_id);
         let started = !matches!(event, RecordEvent::NoAccess(_));
+        if let Some(path) = self.recording_paths.remove(&stream_id) {
+            if started {
+                let url = self.rules().and_then(|app| app.on_record_done.as_ref());
+                let fields = [("name", name.clone()), ("path", path.display().to_string())];
+                self.tell(url, Call::RecordDone, &fields, None);
+            }
+        }
         match self.roles.get_mut(&stream_id) {
             Some(Role::Publishing(publisher)) => {
                 // The recording is over; live publishing goes on.

@@ -1,0 +1,223 @@
+//! The applications clients may connect to, and each one's rules: who may publish and play
+//! (open, signed names only, nobody), whether publishers may record, the key that signs
+//! names, and the HTTP callbacks that decide for a backend.
+//!
+//! Read from the config as tables (`[apps.live]`), or from the old list form
+//! (`apps = ["live", "vod"]`), which keeps the built-in rules for `live` and `vod`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+/// Who may publish, or play, in an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    Open,
+    /// Only names signed with the application's secret (`NAME?sign=EXPIRES-HEX`).
+    Signed,
+    Deny,
+}
+
+/// One application's rules. Keys left out of a table take the values of
+/// [`AppConfig::default`]: open to publishers and players, no recording, no callbacks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppConfig {
+    pub publish: Access,
+    pub play: Access,
+    /// May publishers record here (publish types record/append/appendWithGap, record_all).
+    pub record: bool,
+    /// Key of signed names; required when publish or play is "signed".
+    pub secret: Option<String>,
+    /// URLs POSTed to as nginx-rtmp's notify module does; a refusal or a timeout refuses.
+    pub on_connect: Option<String>,
+    pub on_publish: Option<String>,
+    pub on_play: Option<String>,
+    /// URLs told when things end; their answers change nothing.
+    pub on_publish_done: Option<String>,
+    pub on_play_done: Option<String>,
+    pub on_record_done: Option<String>,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            publish: Access::Open,
+            play: Access::Open,
+            record: false,
+            secret: None,
+            on_connect: None,
+            on_publish: None,
+            on_play: None,
+            on_publish_done: None,
+            on_play_done: None,
+            on_record_done: None,
+        }
+    }
+}
+
+impl AppConfig {
+    /// `live`: open, and publishers may record.
+    pub fn live() -> AppConfig {
+        AppConfig {
+            record: true,
+            ..AppConfig::default()
+        }
+    }
+
+    /// `vod`: recorded files are read-only to clients.
+    pub fn vod() -> AppConfig {
+        AppConfig {
+            publish: Access::Deny,
+            ..AppConfig::default()
+        }
+    }
+
+    /// The built-in rules of an application named in the old list form.
+    fn for_listed_name(name: &str) -> AppConfig {
+        match name {
+            "live" => AppConfig::live(),
+            "vod" => AppConfig::vod(),
+            _ => AppConfig::default(),
+        }
+    }
+}
+
+/// Every application, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Apps(pub BTreeMap<String, AppConfig>);
+
+impl Default for Apps {
+    fn default() -> Self {
+        Apps(BTreeMap::from([
+            ("live".to_owned(), AppConfig::live()),
+            ("vod".to_owned(), AppConfig::vod()),
+        ]))
+    }
+}
+
+impl Apps {
+    pub fn get(&self, name: &str) -> Option<&AppConfig> {
+        self.0.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Settings that cannot work: a signed access without a secret.
+    pub fn problems(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, app)| {
+                (app.publish == Access::Signed || app.play == Access::Signed)
+                    && app.secret.as_deref().is_none_or(str::is_empty)
+            })
+            .map(|(name, _)| {
+                format!("apps.{name}: publish or play is \"signed\" but no secret is set")
+            })
+            .collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for Apps {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Apps, D::Error> {
+        struct AppsVisitor;
+
+        impl<'de> Visitor<'de> for AppsVisitor {
+            type Value = Apps;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of application names or a table of [apps.NAME] tables")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Apps, A::Error> {
+                let mut apps = BTreeMap::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    let app = AppConfig::for_listed_name(&name);
+                    apps.insert(name, app);
+                }
+                Ok(Apps(apps))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Apps, A::Error> {
+                let mut apps = BTreeMap::new();
+                while let Some((name, app)) = map.next_entry::<String, AppConfig>()? {
+                    if apps.insert(name.clone(), app).is_some() {
+                        return Err(de::Error::custom(format!("apps.{name} is given twice")));
+                    }
+                }
+                Ok(Apps(apps))
+            }
+        }
+
+        deserializer.deserialize_any(AppsVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Holder {
+        apps: Apps,
+    }
+
+    fn parse(text: &str) -> Result<Apps, toml::de::Error> {
+        toml::from_str::<Holder>(text).map(|h| h.apps)
+    }
+
+    #[test]
+    fn the_list_form_keeps_the_built_in_rules_of_live_and_vod() {
+        let apps = parse(r#"apps = ["live", "vod", "show"]"#).unwrap();
+        assert_eq!(apps.get("live"), Some(&AppConfig::live()));
+        assert_eq!(apps.get("vod"), Some(&AppConfig::vod()));
+        assert_eq!(apps.get("show"), Some(&AppConfig::default()));
+        let show = apps.get("show").unwrap();
+        assert_eq!(
+            (show.publish, show.play, show.record),
+            (Access::Open, Access::Open, false)
+        );
+        assert_eq!(parse(r#"apps = ["live", "vod"]"#).unwrap(), Apps::default());
+    }
+
+    #[test]
+    fn tables_give_each_application_its_rules() {
+        let apps = parse(
+            r#"
+            [apps.live]
+            publish = "signed"
+            play = "open"
+            record = true
+            secret = "k"
+            on_publish = "http://127.0.0.1:9/auth"
+            [apps.vod]
+            publish = "deny"
+            "#,
+        )
+        .unwrap();
+        let live = apps.get("live").unwrap();
+        assert_eq!(live.publish, Access::Signed);
+        assert_eq!(live.secret.as_deref(), Some("k"));
+        assert_eq!(live.on_publish.as_deref(), Some("http://127.0.0.1:9/auth"));
+        assert_eq!(apps.get("vod").unwrap().publish, Access::Deny);
+        assert!(apps.get("other").is_none());
+        assert!(apps.problems().is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_bad_access_words_and_signed_without_secret_are_refused() {
+        assert!(parse("[apps.live]\npublsh = \"open\"").is_err());
+        assert!(parse("[apps.live]\npublish = \"maybe\"").is_err());
+        assert!(parse("apps = 3").is_err());
+        let apps = parse("[apps.live]\nplay = \"signed\"").unwrap();
+        assert_eq!(
+            apps.problems(),
+            ["apps.live: publish or play is \"signed\" but no secret is set"]
+        );
+    }
+}
