@@ -8,11 +8,11 @@
 //! until the final one is complete. The publisher never waits for the disk: frames reach the
 //! task through a bounded channel, and a recorder that cannot keep up fails rather than grows.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rtmpws_media::flv::{
@@ -61,11 +61,22 @@ pub enum RecordError {
     InUse(String),
 }
 
-/// Files being recorded now, gateway-wide.
+/// Files being recorded now, gateway-wide, with the bytes each has so far; and what the
+/// other files of each application's folder take, so an application's quota holds for all
+/// of its recordings together.
 #[derive(Default)]
 pub struct Recordings {
-    active: Mutex<HashSet<PathBuf>>,
+    active: Mutex<HashMap<PathBuf, u64>>,
+    /// Per application folder: when it was last measured, and the bytes of its files that
+    /// are not being recorded.
+    measured: Mutex<HashMap<PathBuf, (Instant, u64)>>,
 }
+
+/// How long a folder's measure is trusted before it is taken again.
+const MEASURE_EVERY: Duration = Duration::from_secs(1);
+/// How deep, and how many entries, a folder measure reads at most.
+const MEASURE_DEPTH: usize = 8;
+const MEASURE_ENTRIES: usize = 100_000;
 
 impl Recordings {
     /// True while no recording is being written or finalised.
@@ -73,36 +84,79 @@ impl Recordings {
         self.active().is_empty()
     }
 
-    fn active(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+    fn active(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, u64>> {
         crate::sync::lock(&self.active)
+    }
+
+    fn set_written(&self, path: &Path, bytes: u64) {
+        if let Some(written) = self.active().get_mut(path) {
+            *written = bytes;
+        }
+    }
+
+    /// Bytes the application folder `folder` takes: its files as last measured (at most
+    /// [`MEASURE_EVERY`] ago), plus every recording in it as written so far.
+    async fn folder_use(&self, folder: &Path) -> u64 {
+        let recording = |active: &HashMap<PathBuf, u64>| -> u64 {
+            active
+                .iter()
+                .filter(|(path, _)| path.starts_with(folder))
+                .map(|(_, bytes)| bytes)
+                .sum()
+        };
+        let fresh = crate::sync::lock(&self.measured)
+            .get(folder)
+            .filter(|(at, _)| at.elapsed() < MEASURE_EVERY)
+            .map(|(_, bytes)| *bytes);
+        let on_disk = match fresh {
+            Some(bytes) => bytes,
+            None => {
+                let skip: HashSet<PathBuf> = self.active().keys().cloned().collect();
+                let bytes = folder_size(folder, &skip).await;
+                crate::sync::lock(&self.measured)
+                    .insert(folder.to_owned(), (Instant::now(), bytes));
+                bytes
+            }
+        };
+        on_disk + recording(&self.active())
     }
 }
 
-/// Removes a path from [`Recordings`] when the recording is over.
+/// Removes a path from [`Recordings`] when the recording is over; its folder is measured
+/// afresh next time, now with the file on disk.
 struct ActiveGuard {
     recordings: Arc<Recordings>,
     path: PathBuf,
+    folder: PathBuf,
 }
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.recordings.active().remove(&self.path);
+        crate::sync::lock(&self.recordings.measured).remove(&self.folder);
     }
 }
 
+/// Where a recording goes, and the application folder whose quota it counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordTarget {
+    pub path: PathBuf,
+    pub folder: PathBuf,
+}
+
 /// Where a recording of `name` in `app` goes: `RECORD_DIR/APP/NAME.flv`.
-pub fn record_path(root: &Path, app: &str, name: &StreamName) -> Result<PathBuf, RecordError> {
+pub fn record_path(root: &Path, app: &str, name: &StreamName) -> Result<RecordTarget, RecordError> {
     let bad = || RecordError::BadName(name.key().to_owned());
-    let app_dir = plain_path(app).ok_or_else(bad)?;
+    let folder = root.join(plain_path(app).ok_or_else(bad)?);
     let relative = name.item_path().map_err(|_| bad())?;
-    let path = root.join(app_dir).join(relative);
+    let path = folder.join(relative);
     // An existing file (or a symlink) must really be inside the folder.
     if let (Ok(real), Ok(folder)) = (std::fs::canonicalize(&path), std::fs::canonicalize(root)) {
         if !real.starts_with(folder) {
             return Err(bad());
         }
     }
-    Ok(path)
+    Ok(RecordTarget { path, folder })
 }
 
 enum Command {
@@ -127,22 +181,28 @@ const QUEUE: usize = 2048;
 impl Recorder {
     /// Starts recording into `path`; events arrive on the returned channel.
     pub fn start(
-        path: PathBuf,
+        target: RecordTarget,
         mode: PublishMode,
         quota: Quota,
         recordings: Arc<Recordings>,
         playing: impl Fn(&Path) -> bool,
     ) -> Result<(Recorder, mpsc::Receiver<RecordEvent>), RecordError> {
+        let RecordTarget { path, folder } = target;
         let name = path.display().to_string();
         if playing(&path) {
             return Err(RecordError::InUse(name));
         }
-        if !recordings.active().insert(path.clone()) {
-            return Err(RecordError::AlreadyExists(name));
+        {
+            let mut active = recordings.active();
+            if active.contains_key(&path) {
+                return Err(RecordError::AlreadyExists(name));
+            }
+            active.insert(path.clone(), 0);
         }
         let guard = ActiveGuard {
-            recordings,
+            recordings: Arc::clone(&recordings),
             path: path.clone(),
+            folder: folder.clone(),
         };
         let (tx, rx) = mpsc::channel(QUEUE);
         let (events, events_rx) = mpsc::channel(8);
@@ -150,7 +210,7 @@ impl Recorder {
         let task_overflowed = Arc::clone(&overflowed);
         tokio::spawn(async move {
             let _guard = guard;
-            let outcome = match Writer::open(&path, mode, quota).await {
+            let outcome = match Writer::open(&path, folder, mode, quota, recordings).await {
                 Ok(writer) => {
                     let _ = events.send(RecordEvent::Started).await;
                     writer.run(rx, &task_overflowed).await
@@ -195,8 +255,12 @@ struct Writer {
     /// Bytes in the file, including what is buffered.
     written: u64,
     quota: Quota,
-    /// Bytes other recordings of the app already take.
-    app_used: u64,
+    /// The application folder the quota counts, and every recording's share of it.
+    folder: PathBuf,
+    recordings: Arc<Recordings>,
+    /// When the recording started, by the gateway's clock: the duration limit does not trust
+    /// the publisher's timestamps.
+    started: Instant,
     /// Timestamps written are `offset + (ts - first_ts)`.
     offset: u32,
     first_ts: Option<u32>,
@@ -204,11 +268,16 @@ struct Writer {
 }
 
 impl Writer {
-    async fn open(path: &Path, mode: PublishMode, quota: Quota) -> std::io::Result<Writer> {
+    async fn open(
+        path: &Path,
+        folder: PathBuf,
+        mode: PublishMode,
+        quota: Quota,
+        recordings: Arc<Recordings>,
+    ) -> std::io::Result<Writer> {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        let app_used = folder_size(path.parent(), path).await;
         let existing = match mode {
             PublishMode::Append | PublishMode::AppendWithGap => existing_file(path).await?,
             PublishMode::Record | PublishMode::Live => None,
@@ -243,12 +312,15 @@ impl Writer {
                 (file, header.len() as u64, 0)
             }
         };
+        recordings.set_written(path, written);
         Ok(Writer {
             path: path.to_owned(),
             file: BufWriter::with_capacity(64 * 1024, file),
             written,
             quota,
-            app_used,
+            folder,
+            recordings,
+            started: Instant::now(),
             offset,
             first_ts: None,
             last_ts: offset,
@@ -303,7 +375,7 @@ impl Writer {
             MediaKind::Video => TagKind::Video,
         };
         let ts = self.timestamp(frame.timestamp.0);
-        self.check_quota(frame.payload.len(), ts)?;
+        self.check_quota(frame.payload.len()).await?;
         self.write(kind, ts, &frame.payload).await
     }
 
@@ -315,12 +387,13 @@ impl Writer {
         } else {
             self.offset
         };
-        self.check_quota(body.len(), ts)?;
+        self.check_quota(body.len()).await?;
         self.write(TagKind::Script, ts, &body).await
     }
 
-    fn check_quota(&self, len: usize, ts: u32) -> Result<(), RecordEvent> {
-        let next = self.written + (TAG_HEADER_SIZE + len + 4) as u64;
+    async fn check_quota(&self, len: usize) -> Result<(), RecordEvent> {
+        let tag = (TAG_HEADER_SIZE + len + 4) as u64;
+        let next = self.written + tag;
         if let Some(max) = self.quota.max_bytes {
             if next > max {
                 return Err(RecordEvent::QuotaExceeded(format!(
@@ -329,14 +402,14 @@ impl Writer {
             }
         }
         if let Some(max) = self.quota.app_max_bytes {
-            if self.app_used + next > max {
+            if self.recordings.folder_use(&self.folder).await + tag > max {
                 return Err(RecordEvent::QuotaExceeded(format!(
                     "the application's recordings reached their {max}-byte limit"
                 )));
             }
         }
         if let Some(max) = self.quota.max_duration_ms {
-            if ts.saturating_sub(self.offset) > max {
+            if self.started.elapsed() > Duration::from_millis(u64::from(max)) {
                 return Err(RecordEvent::QuotaExceeded(format!(
                     "the recording reached its {max} ms limit"
                 )));
@@ -355,6 +428,7 @@ impl Writer {
             .await
             .map_err(|e| RecordEvent::Failed(format!("writing {}: {e}", self.path.display())))?;
         self.written += tag.len() as u64;
+        self.recordings.set_written(&self.path, self.written);
         self.last_ts = self.last_ts.max(ts);
         Ok(())
     }
@@ -394,17 +468,30 @@ async fn existing_file(path: &Path) -> std::io::Result<Option<Existing>> {
     }))
 }
 
-/// Bytes of the other FLV files in `folder`.
-async fn folder_size(folder: Option<&Path>, except: &Path) -> u64 {
-    let Some(folder) = folder else { return 0 };
-    let Ok(mut entries) = tokio::fs::read_dir(folder).await else {
-        return 0;
-    };
+/// Bytes of the files under `folder` (subfolders included, a bounded walk), but for those
+/// in `skip`.
+async fn folder_size(folder: &Path, skip: &HashSet<PathBuf>) -> u64 {
     let mut total = 0;
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        let path = entry.path();
-        if path != except && path.extension().is_some_and(|e| e == "flv") {
-            total += entry.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let mut seen = 0;
+    let mut pending = vec![(folder.to_owned(), 0)];
+    while let Some((dir, depth)) = pending.pop() {
+        let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
+            continue;
+        };
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            seen += 1;
+            if seen > MEASURE_ENTRIES {
+                return total;
+            }
+            let Ok(kind) = entry.file_type().await else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() && depth < MEASURE_DEPTH {
+                pending.push((path, depth + 1));
+            } else if kind.is_file() && !skip.contains(&path) {
+                total += entry.metadata().await.map_or(0, |m| m.len());
+            }
         }
     }
     total

@@ -40,10 +40,11 @@ impl Connection {
                 .map(|s| u32::try_from(s.saturating_mul(1000)).unwrap_or(u32::MAX)),
             app_max_bytes: config.record_app_max_bytes,
         };
-        let started = record_path(config.record_root(), self.app(), name).and_then(|path| {
+        let started = record_path(config.record_root(), self.app(), name).and_then(|target| {
             let library = Arc::clone(&self.gateway.library);
+            let path = target.path.clone();
             Recorder::start(
-                path.clone(),
+                target,
                 mode,
                 quota,
                 Arc::clone(&self.gateway.recordings),
