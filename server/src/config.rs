@@ -38,8 +38,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
-    /// Once both listeners are bound, write the addresses actually bound to FILE as
-    /// `rtmp=HOST:PORT` and `http=HOST:PORT` lines (the file appears whole, by rename).
+    /// Once the listeners are bound, write the addresses actually bound to FILE as
+    /// `rtmp=HOST:PORT` and `http=HOST:PORT` lines, plus `https=HOST:PORT` and
+    /// `rtmps=HOST:PORT` when [tls] configures them (the file appears whole, by rename).
     /// With port 0 in the addresses, this is how a supervisor or a test learns the ports
     /// without racing another process for a "free" one.
     #[arg(long, value_name = "FILE")]
@@ -126,6 +127,30 @@ pub struct Config {
     /// clients answer); one silent twice as long is disconnected, so vanished peers (no FIN,
     /// e.g. a laptop closed mid-session) do not hold a connection slot forever. 0: never.
     pub ping_interval_secs: u64,
+    /// TLS served by the gateway itself, next to the plain listeners.
+    pub tls: TlsConfig,
+}
+
+/// The `[tls]` table: https:// and wss:// on `https_addr`, rtmps:// on `rtmps_addr`, both with
+/// the certificate chain in `cert` and its private key in `key` (PEM files, read at startup).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the gateway's own certificate first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// HTTPS: the same demo page, client package and WebSocket upgrades as `http_addr`.
+    pub https_addr: Option<SocketAddr>,
+    /// RTMPS: RTMP over TLS, as on `rtmp_addr`.
+    pub rtmps_addr: Option<SocketAddr>,
+}
+
+impl TlsConfig {
+    /// Whether any TLS listener is configured.
+    pub fn enabled(&self) -> bool {
+        self.https_addr.is_some() || self.rtmps_addr.is_some()
+    }
 }
 
 impl Default for Config {
@@ -157,6 +182,7 @@ impl Default for Config {
             subscriber_max_dropped: 5000,
             write_timeout_secs: 10,
             ping_interval_secs: 30,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -249,6 +275,7 @@ impl Config {
                 )));
             }
         }
+        self.validate_tls()?;
         // Durations become timers: keep them where time arithmetic cannot overflow.
         let day = 24 * 60 * 60;
         for (key, secs) in [
@@ -269,6 +296,27 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The [tls] keys that go together; the files themselves are read when the listeners
+    /// start ([`crate::tls::Tls::load`]).
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let tls = &self.tls;
+        match (&tls.cert, &tls.key) {
+            (Some(_), None) => Err(ConfigError::Invalid(
+                "[tls] cert is set but key is not: both are needed".into(),
+            )),
+            (None, Some(_)) => Err(ConfigError::Invalid(
+                "[tls] key is set but cert is not: both are needed".into(),
+            )),
+            (None, None) if tls.enabled() => Err(ConfigError::Invalid(
+                "[tls] https_addr and rtmps_addr need cert and key".into(),
+            )),
+            (Some(_), Some(_)) if !tls.enabled() => Err(ConfigError::Invalid(
+                "[tls] cert and key are set but neither https_addr nor rtmps_addr is".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -291,5 +339,47 @@ mod tests {
         assert!(config.validate().is_err());
         let config: Config = toml::from_str("ping_interval_secs = 18446744073709551615").unwrap();
         assert!(config.validate().is_err(), "a timer that would overflow");
+    }
+
+    #[test]
+    fn the_example_tls_table_parses_once_uncommented() {
+        let text = include_str!("../../gateway.example.toml");
+        let start = text.find("# [tls]").expect("the example documents [tls]");
+        let table: String = text[start..]
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| line.starts_with('[') || line.contains(" = "))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config: Config = toml::from_str(&table).unwrap();
+        assert!(config.tls.cert.is_some() && config.tls.key.is_some());
+        assert!(config.tls.https_addr.is_some() && config.tls.rtmps_addr.is_some());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn tls_keys_that_go_together_are_checked() {
+        for (text, ok) in [
+            ("[tls]\nrtmps_addr = \"127.0.0.1:0\"", false),
+            (
+                "[tls]\nhttps_addr = \"127.0.0.1:0\"\ncert = \"c.pem\"",
+                false,
+            ),
+            (
+                "[tls]\nkey = \"k.pem\"\nrtmps_addr = \"127.0.0.1:0\"",
+                false,
+            ),
+            ("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"", false),
+            (
+                "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nrtmps_addr = \"127.0.0.1:0\"",
+                true,
+            ),
+            ("[tls]\ncert_file = \"c.pem\"", false),
+        ] {
+            let result = toml::from_str::<Config>(text)
+                .map_err(|e| e.to_string())
+                .and_then(|config| config.validate().map_err(|e| e.to_string()));
+            assert_eq!(result.is_ok(), ok, "{text}: {result:?}");
+        }
     }
 }

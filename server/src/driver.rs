@@ -111,7 +111,9 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
         }
     }
     conn.release();
-    transport.close().await;
+    // A peer that reads nothing could hold a polite close (a TLS close_notify, a WebSocket
+    // close frame) forever.
+    let _ = tokio::time::timeout(write_timeout, transport.close()).await;
     debug!(id, %peer, "connection closed");
 }
 

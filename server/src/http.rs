@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -15,13 +15,25 @@ use tracing::{debug, info};
 use crate::driver::serve;
 use crate::gateway::Gateway;
 use crate::policy::Decision;
-use crate::transport::WebSocket;
+use crate::transport::{ReadReady, WebSocket};
 
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
 
+/// A byte stream HTTP is served on: TCP, or TLS over TCP ([`crate::tls`]).
+pub trait HttpStream: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static {
+    /// Sends small writes at once (Nagle off): WebSocket sessions carry live media.
+    fn set_nodelay(&self) -> std::io::Result<()>;
+}
+
+impl HttpStream for TcpStream {
+    fn set_nodelay(&self) -> std::io::Result<()> {
+        TcpStream::set_nodelay(self, true)
+    }
+}
+
 /// Serves one HTTP connection: one request, then either a WebSocket session or a file.
-pub async fn handle(mut stream: TcpStream, gateway: Arc<Gateway>, peer: String) {
+pub async fn handle<S: HttpStream>(mut stream: S, gateway: Arc<Gateway>, peer: String) {
     let head = match tokio::time::timeout(Duration::from_secs(10), read_head(&mut stream)).await {
         Ok(Ok(head)) => head,
         Ok(Err(e)) => return debug!(%peer, "bad HTTP request: {e}"),
@@ -50,7 +62,7 @@ struct Request {
     origin: Option<String>,
 }
 
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<(Request, Vec<u8>)> {
+async fn read_head<S: HttpStream>(stream: &mut S) -> std::io::Result<(Request, Vec<u8>)> {
     let mut buf = Vec::with_capacity(2048);
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 48];
@@ -94,8 +106,8 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<(Request, Vec<u8>)
     }
 }
 
-async fn upgrade(
-    mut stream: TcpStream,
+async fn upgrade<S: HttpStream>(
+    mut stream: S,
     request: Request,
     rest: Vec<u8>,
     gateway: Arc<Gateway>,
@@ -108,10 +120,10 @@ async fn upgrade(
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
-    if stream.write_all(response.as_bytes()).await.is_err() {
+    if stream.write_all(response.as_bytes()).await.is_err() || stream.flush().await.is_err() {
         return;
     }
-    let _ = stream.set_nodelay(true);
+    let _ = stream.set_nodelay();
     // WebSocket messages are bounded like RTMP messages (plus room for chunk headers).
     let limit = gateway.config.max_message_size as usize + 64 * 1024;
     // tungstenite's default 128 KiB read buffer per connection would be most of an idle

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`config`] | flags and the TOML file |
 //! | [`listen`] | listeners, the accept loops, the connection limit, the shutdown sequence |
+//! | [`tls`] | the certificate and key, TLS handshakes for https:// and rtmps:// |
 //! | [`http`] | the demo page, the client package, WebSocket upgrades |
 //! | [`transport`] | TCP and WebSocket as one byte stream with batched writes |
 //! | [`driver`] | one task per connection: the select loop over transport, feeds, timers, shutdown |
@@ -42,5 +43,6 @@ pub mod roles;
 pub mod routing;
 pub mod signing;
 pub mod sync;
+pub mod tls;
 pub mod transport;
 pub mod vod;

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::tls::{Service, Tls};
 use crate::{driver, http, transport};
 
 /// How long connections get to tell their peers goodbye on shutdown.
@@ -22,15 +23,27 @@ const SHUTDOWN_RECORDING_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs the gateway until SIGTERM or Ctrl-C, then shuts it down.
 pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<()> {
+    // The certificate and key first: a bad file stops the gateway before it listens at all.
+    let tls = Tls::load(&config.tls)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let rtmp = TcpListener::bind(config.rtmp_addr).await?;
     let http = TcpListener::bind(config.http_addr).await?;
+    let https = bind_optional(config.tls.https_addr).await?;
+    let rtmps = bind_optional(config.tls.rtmps_addr).await?;
     let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
-    info!(rtmp = %rtmp_addr, http = %http_addr, apps = ?config.apps, "rtmpws-gateway listening");
+    let mut bound = vec![("rtmp", rtmp_addr), ("http", http_addr)];
+    for (name, listener) in [("https", &https), ("rtmps", &rtmps)] {
+        if let Some(listener) = listener {
+            bound.push((name, listener.local_addr()?));
+        }
+    }
+    info!(addresses = ?bound, apps = ?config.apps, "rtmpws-gateway listening");
     if let Some(path) = addr_file {
-        write_addr_file(&path, rtmp_addr, http_addr).map_err(|e| {
+        write_addr_file(&path, &bound).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
         })?;
     }
+    let handshake_timeout = Duration::from_secs(config.connect_timeout_secs);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let gateway = Arc::new(Gateway::new(config, shutdown_rx));
@@ -50,13 +63,55 @@ pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<
     let accept_http = accept_loop(
         http,
         Arc::clone(&gateway),
-        limit,
+        Arc::clone(&limit),
         tasks.clone(),
         http::handle,
     );
+    // TLS listeners: the handshake runs in the connection's task, under its connection slot,
+    // and a failed one closes that connection only.
+    let accept_https = https.zip(tls.clone()).map(|(listener, tls)| {
+        accept_loop(
+            listener,
+            Arc::clone(&gateway),
+            Arc::clone(&limit),
+            tasks.clone(),
+            move |stream, gateway, peer| {
+                let tls = tls.clone();
+                async move {
+                    match tls.accept(stream, Service::Https, handshake_timeout).await {
+                        Ok(stream) => http::handle(stream, gateway, format!("tls {peer}")).await,
+                        Err(e) => debug!(%peer, "https: {e}"),
+                    }
+                }
+            },
+        )
+    });
+    let accept_rtmps = rtmps.zip(tls).map(|(listener, tls)| {
+        accept_loop(
+            listener,
+            Arc::clone(&gateway),
+            limit,
+            tasks.clone(),
+            move |stream, gateway, peer| {
+                let tls = tls.clone();
+                async move {
+                    let _ = stream.set_nodelay(true);
+                    match tls.accept(stream, Service::Rtmps, handshake_timeout).await {
+                        Ok(stream) => {
+                            let peer = format!("rtmps {peer}");
+                            driver::serve(transport::Tcp::new(stream), gateway, peer).await;
+                        }
+                        Err(e) => debug!(%peer, "rtmps: {e}"),
+                    }
+                }
+            },
+        )
+    });
     tokio::select! {
         _ = accept_rtmp => {}
         _ = accept_http => {}
+        _ = optional(accept_https) => {}
+        _ = optional(accept_rtmps) => {}
         _ = shutdown_signal() => info!("shutting down"),
     }
     let _ = shutdown_tx.send(true);
@@ -86,13 +141,32 @@ pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<
     Ok(())
 }
 
-/// Writes the bound addresses to `path` through a temporary file and a rename, so a reader
-/// polling for the file never sees half of it.
-fn write_addr_file(path: &Path, rtmp: SocketAddr, http: SocketAddr) -> std::io::Result<()> {
+/// Writes the bound addresses to `path`, a `NAME=HOST:PORT` line each, through a temporary
+/// file and a rename, so a reader polling for the file never sees half of it.
+fn write_addr_file(path: &Path, bound: &[(&str, SocketAddr)]) -> std::io::Result<()> {
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
-    std::fs::write(&temp, format!("rtmp={rtmp}\nhttp={http}\n"))?;
+    let text: String = bound
+        .iter()
+        .map(|(name, addr)| format!("{name}={addr}\n"))
+        .collect();
+    std::fs::write(&temp, text)?;
     std::fs::rename(&temp, path)
+}
+
+async fn bind_optional(addr: Option<SocketAddr>) -> std::io::Result<Option<TcpListener>> {
+    match addr {
+        Some(addr) => Ok(Some(TcpListener::bind(addr).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Runs `task` if there is one; otherwise never finishes.
+async fn optional(task: Option<impl std::future::Future<Output = ()>>) {
+    match task {
+        Some(task) => task.await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn accept_loop<F, Fut>(

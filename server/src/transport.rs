@@ -28,7 +28,8 @@ pub trait Transport: Send {
     ) -> impl std::future::Future<Output = io::Result<usize>> + Send;
 
     /// Writes what is left of `batch`, in order, as one unit: vectored writes on TCP, one
-    /// binary message on WebSocket. `Ready(Ok)` once all of it is written; on `Pending` the
+    /// binary message on WebSocket. `Ready(Ok)` once all of it is written and flushed (TLS
+    /// buffers); on `Pending` the
     /// progress is kept in `batch` and the next call goes on from there.
     fn poll_write(&mut self, cx: &mut Context<'_>, batch: &mut Batch) -> Poll<io::Result<()>>;
 
@@ -141,7 +142,7 @@ fn poll_write_vectored<S: AsyncWrite + Unpin>(
     }
 }
 
-/// RTMP over TCP (or any async byte stream).
+/// RTMP over TCP (or any async byte stream, such as TLS over TCP).
 pub struct Tcp<S = TcpStream> {
     stream: S,
 }
@@ -172,7 +173,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for Tcp<S> {
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>, batch: &mut Batch) -> Poll<io::Result<()>> {
-        poll_write_vectored(&mut self.stream, cx, batch)
+        ready!(poll_write_vectored(&mut self.stream, cx, batch))?;
+        // TLS keeps what the socket did not take yet; a TCP socket's flush does nothing.
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     async fn close(&mut self) {
@@ -287,7 +290,8 @@ impl<S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send> Transport for WebSock
         }
         // The same bytes tungstenite would send for one binary message, without copying the
         // shared media buffers into a frame buffer first.
-        poll_write_vectored(self.ws.get_mut(), cx, batch)
+        ready!(poll_write_vectored(self.ws.get_mut(), cx, batch))?;
+        Pin::new(self.ws.get_mut()).poll_flush(cx)
     }
 
     async fn close(&mut self) {

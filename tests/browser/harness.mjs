@@ -72,9 +72,10 @@ export async function stopProcess(child, signal = 'SIGTERM') {
 
 /**
  * Starts the gateway (RTMPWS_GATEWAY or target/debug/rtmpws-gateway) with a temp config that
- * serves `wwwDir` (default: the demo page) at / and dist/ at /pkg/.
+ * serves `wwwDir` (default: the demo page) at / and dist/ at /pkg/; `extraConfig` is TOML
+ * appended to it (a [tls] table, say).
  */
-export async function startGateway({ wwwDir = join(root, 'www') } = {}) {
+export async function startGateway({ wwwDir = join(root, 'www'), extraConfig = '' } = {}) {
   const binary = process.env.RTMPWS_GATEWAY ?? join(root, 'target', 'debug', 'rtmpws-gateway');
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: run cargo build -p rtmpws-gateway`);
@@ -98,6 +99,7 @@ export async function startGateway({ wwwDir = join(root, 'www') } = {}) {
       `media_dir = ${JSON.stringify(join(dir, 'media'))}`,
       `www_dir = ${JSON.stringify(wwwDir)}`,
       `package_dir = ${JSON.stringify(dist)}`,
+      extraConfig,
       '',
     ].join('\n'),
   );
@@ -122,6 +124,9 @@ export async function startGateway({ wwwDir = join(root, 'www') } = {}) {
   );
   const rtmpPort = Number(addresses.rtmp.split(':').pop());
   const httpPort = Number(addresses.http.split(':').pop());
+  // Only with a [tls] table: https_addr and rtmps_addr.
+  const httpsPort = addresses.https && Number(addresses.https.split(':').pop());
+  const rtmpsPort = addresses.rtmps && Number(addresses.rtmps.split(':').pop());
   return {
     child,
     dir,
@@ -131,8 +136,20 @@ export async function startGateway({ wwwDir = join(root, 'www') } = {}) {
     http: `http://127.0.0.1:${httpPort}`,
     ws: `ws://127.0.0.1:${httpPort}`,
     rtmp: `rtmp://127.0.0.1:${rtmpPort}`,
+    ...(httpsPort && { httpsPort, https: `https://127.0.0.1:${httpsPort}`, wss: `wss://127.0.0.1:${httpsPort}` }),
+    ...(rtmpsPort && { rtmpsPort, rtmps: `rtmps://127.0.0.1:${rtmpsPort}` }),
     stop: () => stopProcess(child),
   };
+}
+
+/** A self-signed certificate for 127.0.0.1 (an EC key), made by openssl in `dir`. */
+export function selfSignedCertificate(dir) {
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+  const result = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (result.status !== 0) {
+    throw new Error(`openssl could not make a certificate: ${result.stderr}`);
+  }
+  return { cert, key };
 }
 
 /** The test clip: 640x360 30 fps H.264 (GOP 30) + 440 Hz AAC, `seconds` long. */

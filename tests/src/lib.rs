@@ -39,8 +39,16 @@ pub fn gateway_binary() -> PathBuf {
     panic!("rtmpws-gateway is not built: run `cargo build -p rtmpws-gateway` first (the test script does)");
 }
 
+/// The addresses the gateway reported in its `--addr-file`.
+struct Addresses {
+    rtmp: SocketAddr,
+    http: SocketAddr,
+    https: Option<SocketAddr>,
+    rtmps: Option<SocketAddr>,
+}
+
 /// Waits (up to 10 s, while the process lives) for the gateway's `--addr-file` and parses it.
-fn wait_for_addresses(path: &Path, child: &mut Child) -> Option<(SocketAddr, SocketAddr)> {
+fn wait_for_addresses(path: &Path, child: &mut Child) -> Option<Addresses> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(text) = std::fs::read_to_string(path) {
@@ -49,7 +57,12 @@ fn wait_for_addresses(path: &Path, child: &mut Child) -> Option<(SocketAddr, Soc
                     .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
                     .and_then(|value| value.parse().ok())
             };
-            return Some((address("rtmp")?, address("http")?));
+            return Some(Addresses {
+                rtmp: address("rtmp")?,
+                http: address("http")?,
+                https: address("https"),
+                rtmps: address("rtmps"),
+            });
         }
         if !matches!(child.try_wait(), Ok(None)) {
             return None;
@@ -64,6 +77,10 @@ pub struct Gateway {
     child: Child,
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
+    /// https:// and wss://, when the config's [tls] table has `https_addr`.
+    pub https: Option<SocketAddr>,
+    /// rtmps://, when the config's [tls] table has `rtmps_addr`.
+    pub rtmps: Option<SocketAddr>,
     pub dir: TempDir,
 }
 
@@ -97,7 +114,7 @@ impl Gateway {
             .stderr(log)
             .spawn()
             .expect("cannot start rtmpws-gateway");
-        let (rtmp, http) = match wait_for_addresses(&addr_file, &mut child) {
+        let addresses = match wait_for_addresses(&addr_file, &mut child) {
             Some(addresses) => addresses,
             None => {
                 let _ = child.kill();
@@ -109,8 +126,10 @@ impl Gateway {
         };
         Gateway {
             child,
-            rtmp,
-            http,
+            rtmp: addresses.rtmp,
+            http: addresses.http,
+            https: addresses.https,
+            rtmps: addresses.rtmps,
             dir,
         }
     }
@@ -129,6 +148,14 @@ impl Gateway {
 
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}/{path}", self.http)
+    }
+
+    /// `rtmps://HOST:PORT/PATH`; panics when the gateway has no rtmps listener.
+    pub fn rtmps_url(&self, path: &str) -> String {
+        let addr = self
+            .rtmps
+            .expect("the gateway was started without [tls] rtmps_addr");
+        format!("rtmps://{addr}/{path}")
     }
 
     pub fn log(&self) -> String {
