@@ -20,7 +20,8 @@ use rtmpws_protocol::{StreamId, Timestamp};
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{from_js, object, to_js};
-use crate::player::{media_error_event, Pipeline, Track};
+use crate::events::{data_event, media_error_event};
+use crate::pipeline::{Pipeline, Track};
 
 /// What the connection keeps per NetStream.
 #[derive(Default)]
@@ -51,38 +52,6 @@ fn values_to_array(values: &[Value]) -> Array {
 
 fn array_to_values(args: &Array) -> Vec<Value> {
     args.iter().map(|v| from_js(&v)).collect()
-}
-
-/// `{type: 'data', streamId, timestamp, name, args}` for a data message; `name` is the handler
-/// (`onMetaData`, `onCuePoint`, `|RtmpSampleAccess`, a `NetStream.send` handler...).
-pub(crate) fn data_event(stream_id: u32, timestamp: u32, values: Vec<Value>) -> JsValue {
-    let mut values = values.into_iter();
-    let name = match values.next() {
-        Some(Value::String(name)) => JsValue::from_str(&name),
-        Some(other) => {
-            // A data message without a handler name: keep the value as the first argument.
-            let args: Array = std::iter::once(other)
-                .chain(values)
-                .map(|v| to_js(&v))
-                .collect();
-            return object(&[
-                ("type", "data".into()),
-                ("streamId", stream_id.into()),
-                ("timestamp", timestamp.into()),
-                ("name", JsValue::UNDEFINED),
-                ("args", args.into()),
-            ]);
-        }
-        None => JsValue::UNDEFINED,
-    };
-    let args: Array = values.map(|v| to_js(&v)).collect();
-    object(&[
-        ("type", "data".into()),
-        ("streamId", stream_id.into()),
-        ("timestamp", timestamp.into()),
-        ("name", name),
-        ("args", args.into()),
-    ])
 }
 
 fn user_control_event(event: UserControl) -> JsValue {
