@@ -131,7 +131,12 @@ export interface NetStreamClient {
   onXMPData?(info: { [key: string]: AmfValue }): void;
   onImageData?(info: { [key: string]: AmfValue }): void;
   onSeekPoint?(...args: AmfValue[]): void;
-  /** Play.Complete, Play.Switch, Play.TransitionComplete (also dispatched as netStatus). */
+  /**
+   * Play.Complete, Play.Switch, Play.TransitionComplete of a recorded stream (also dispatched as
+   * netStatus). onPlayStatus travels as a data message, as a publisher's NetStream.send does, so
+   * it is taken from the server only with those codes and only while a recorded item plays;
+   * any other data named onPlayStatus or onStatus is dropped (never a netStatus, never a call).
+   */
   onPlayStatus?(info: NetStatusInfo): void;
   [handler: string]: ((...args: any[]) => void) | undefined;
 }

@@ -224,13 +224,17 @@ class ConnectionCore {
     }
   }
 
-  /** onStatus / data on stream 0: NetConnection codes (IdleTimeOut, AppShutdown, ...). */
+  /**
+   * onStatus commands on stream 0 (NetConnection codes: IdleTimeOut, AppShutdown, ...), or
+   * data for the client. Data never becomes a status: the wasm side drops data named
+   * onStatus/onPlayStatus.
+   */
   onConnectionMessage(event) {
-    const info = event.type === 'status' ? event.info : event.args?.[0];
-    if (event.type === 'data' && event.name !== 'onStatus') {
-      invokeClient(this.nc, this.nc.client, event.name, event.args);
+    if (event.type === 'data') {
+      invokeClient(this.nc, this.nc.client, event.name, event.args ?? []);
       return;
     }
+    const info = event.info;
     if (info && typeof info === 'object') {
       if (info.code === 'NetConnection.Connect.Closed') {
         this.closedReported = true;

@@ -89,7 +89,7 @@ impl Player {
                                         self.pipeline.metadata(meta);
                                     }
                                 }
-                                self.pending.push(data_event(0, tag.timestamp, values));
+                                self.pending.extend(data_event(0, tag.timestamp, values));
                             }
                             // A script tag that does not decode loses only itself.
                             Err(_) => continue,
