@@ -347,7 +347,8 @@ export class NetConnection extends EventTarget {
   }
 
   #core = new ConnectionCore(this);
-  #client = this;
+  /** @type {object | null} */
+  #client = null;
   #objectEncoding = defaultObjectEncoding;
 
   constructor() {
@@ -415,7 +416,11 @@ export class NetConnection extends EventTarget {
     return this.#core.uri;
   }
 
-  /** Object whose methods the server may call (default: the NetConnection itself). */
+  /**
+   * Object whose own methods the server may call (onBWDone, ...). None until the page sets
+   * one: unlike Flash, the NetConnection is not its own client, so no server can call its
+   * methods (close, call, connect...).
+   */
   get client() {
     return this.#client;
   }

@@ -292,7 +292,8 @@ export class NetStream extends EventTarget {
   static DIRECT_CONNECTIONS = 'directConnections';
 
   #core;
-  #client = this;
+  /** @type {object | null} */
+  #client = null;
 
   /**
    * @param {NetConnection} connection a connected NetConnection
@@ -613,7 +614,11 @@ export class NetStream extends EventTarget {
     }
   }
 
-  /** Object whose methods receive onMetaData, onCuePoint, onPlayStatus... (default: this). */
+  /**
+   * Object whose own methods receive onMetaData, onCuePoint, onPlayStatus and NetStream.send
+   * handlers. None until the page sets one: unlike Flash, the stream is not its own client,
+   * since a publisher names the handlers and must not reach seek, close or publish.
+   */
   get client() {
     return this.#client;
   }
