@@ -31,6 +31,17 @@ export class Responder {
   }
 }
 
+/**
+ * The page's address for swfUrl and pageUrl, without its fragment. Browsers never send a
+ * fragment to any server (pages keep tokens there: OAuth implicit grants, share links), so
+ * the RTMP server does not get it either.
+ */
+function pageAddress() {
+  const href = String(globalThis.location?.href ?? '');
+  const hash = href.indexOf('#');
+  return hash === -1 ? href : href.slice(0, hash);
+}
+
 /** Splits `ws://host:port/app/instance?query` into what connect() sends. */
 function parseUri(uri) {
   let url;
@@ -106,14 +117,14 @@ class ConnectionCore {
     const commandObject = {
       app,
       flashVer: FLASH_VER,
-      swfUrl: globalThis.location?.href ?? '',
+      swfUrl: pageAddress(),
       tcUrl: uri,
       fpad: false,
       capabilities: 239,
       audioCodecs: 3575,
       videoCodecs: 252,
       videoFunction: 1,
-      pageUrl: globalThis.location?.href ?? '',
+      pageUrl: pageAddress(),
       objectEncoding: this.nc.objectEncoding,
     };
     this.conn = new Connection();
