@@ -193,8 +193,16 @@ export interface NetStreamInfo {
  * Besides the server's codes, it dispatches the player-made ones as Flash does:
  * NetStream.Buffer.Full / Empty / Flush, NetStream.InvalidArg (seek("abc"), a negative
  * bufferTime), NetStream.Play.FileStructureInvalid (media that cannot be parsed or decoded),
- * NetStream.Play.NoSupportedTrackFound (no playable track, or MSE refuses the codecs).
+ * NetStream.Play.NoSupportedTrackFound (no playable track, or MSE refuses the codecs),
+ * NetStream.Failed (the stream could not be created: the server refused, gave an id already in
+ * use, or the connection has 256 streams already; or more than 32 MiB of media waited for a
+ * media element that did not take it; the stream then plays again after a new play() or a
+ * seek()).
  * onPlayStatus codes go to `client.onPlayStatus` and are dispatched as netStatus too.
+ *
+ * Deviations from Flash, because what a publisher sends reaches every viewer: a data message
+ * is never a netStatus event (so the FMS-style `onStatus` NetStream.Data.Start data message is
+ * not reported), and the stream is not its own client (see `client`).
  */
 export class NetStream extends EventTarget {
   static readonly CONNECT_TO_FMS: 'connectToFMS';
