@@ -109,8 +109,15 @@ export class NetConnection extends EventTarget {
 
   readonly connected: boolean;
   readonly uri: string | null;
-  /** Methods the server may call (onBWDone, ...); default: the NetConnection itself. */
-  client: object;
+  /**
+   * The object whose handlers the server may call (onBWDone, ...): its own properties only,
+   * nothing it inherits. `null` until set; then server calls are ignored.
+   *
+   * Unlike Flash, where the NetConnection is its own client by default: a server call named
+   * like one of its methods (`close`, `call`, `connect`) must not run it.
+   */
+  get client(): object | null;
+  set client(value: object);
   /** 0 or 3; set it before connect(). */
   objectEncoding: 0 | 3;
   readonly protocol: 'rtmp' | 'rtmps';
@@ -123,7 +130,13 @@ export class NetConnection extends EventTarget {
   removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }
 
-/** Callbacks a NetStream invokes on its `client`. Any handler sent with NetStream.send is called too. */
+/**
+ * Callbacks a NetStream invokes on its `client`. Any handler sent with NetStream.send is called
+ * too, if the client has it as an own property: `{ onMetaData() {} }`, or a class field
+ * (`onMetaData = () => {}`), but not a method of a class's prototype, and never anything
+ * inherited (`constructor`, `toString`...). A publisher names those handlers, so only what
+ * the page put on the object is reachable.
+ */
 export interface NetStreamClient {
   onMetaData?(info: { [key: string]: AmfValue }): void;
   onCuePoint?(info: { [key: string]: AmfValue }): void;
@@ -131,7 +144,12 @@ export interface NetStreamClient {
   onXMPData?(info: { [key: string]: AmfValue }): void;
   onImageData?(info: { [key: string]: AmfValue }): void;
   onSeekPoint?(...args: AmfValue[]): void;
-  /** Play.Complete, Play.Switch, Play.TransitionComplete (also dispatched as netStatus). */
+  /**
+   * Play.Complete, Play.Switch, Play.TransitionComplete of a recorded stream (also dispatched as
+   * netStatus). onPlayStatus travels as a data message, as a publisher's NetStream.send does, so
+   * it is taken from the server only with those codes and only while a recorded item plays;
+   * any other data named onPlayStatus or onStatus is dropped (never a netStatus, never a call).
+   */
   onPlayStatus?(info: NetStatusInfo): void;
   [handler: string]: ((...args: any[]) => void) | undefined;
 }
@@ -175,8 +193,16 @@ export interface NetStreamInfo {
  * Besides the server's codes, it dispatches the player-made ones as Flash does:
  * NetStream.Buffer.Full / Empty / Flush, NetStream.InvalidArg (seek("abc"), a negative
  * bufferTime), NetStream.Play.FileStructureInvalid (media that cannot be parsed or decoded),
- * NetStream.Play.NoSupportedTrackFound (no playable track, or MSE refuses the codecs).
+ * NetStream.Play.NoSupportedTrackFound (no playable track, or MSE refuses the codecs),
+ * NetStream.Failed (the stream could not be created: the server refused, gave an id already in
+ * use, or the connection has 256 streams already; or more than 32 MiB of media waited for a
+ * media element that did not take it; the stream then plays again after a new play() or a
+ * seek()).
  * onPlayStatus codes go to `client.onPlayStatus` and are dispatched as netStatus too.
+ *
+ * Deviations from Flash, because what a publisher sends reaches every viewer: a data message
+ * is never a netStatus event (so the FMS-style `onStatus` NetStream.Data.Start data message is
+ * not reported), and the stream is not its own client (see `client`).
  */
 export class NetStream extends EventTarget {
   static readonly CONNECT_TO_FMS: 'connectToFMS';
@@ -225,8 +251,16 @@ export class NetStream extends EventTarget {
   /** Plays into this element (`<video>` or `<audio>`); null detaches. */
   attachMediaElement(element: HTMLMediaElement | null): void;
 
-  /** Default: the NetStream itself. Missing handlers raise asyncError, as in Flash. */
-  client: NetStreamClient | object;
+  /**
+   * The object whose own handlers receive data messages and server calls (see
+   * NetStreamClient). A handler it lacks raises asyncError, as in Flash. `null` until set;
+   * until then data messages are ignored, with no asyncError.
+   *
+   * Unlike Flash, where the NetStream is its own client by default: a publisher could then
+   * run `seek`, `close` or `publish` in every viewer's page by sending data with those names.
+   */
+  get client(): NetStreamClient | object | null;
+  set client(value: NetStreamClient | object);
   /** Seconds buffered before playback starts; for live streams also the latency target. Default 0.1. */
   bufferTime: number;
   /** Live: when more than this is buffered, the playhead catches up; 0 (default) leaves it to bufferTime + 1 s. */

@@ -34,20 +34,30 @@ export function dispatchStatus(target, info) {
 }
 
 /**
- * Calls `client[name](...args)` as Flash does: a missing handler or one that throws becomes an
- * `asyncError` event on `target` (Flash's error #2095) instead of breaking the stream.
+ * Calls `client[name](...args)` for a data message or a server call, as Flash does, but only
+ * a handler the page put on a client object it assigned: an own property of `client`.
+ *
+ * The name comes from the network, and a publisher names its data messages as it likes, so
+ * nothing inherited is ever called: not the NetStream's own `seek` or `close` (were the
+ * stream its client), nor `constructor`, `toString`, `__proto__` or anything else of a
+ * prototype. With no client (`null`), nothing is called and nothing reported. A handler the
+ * client lacks, or one that throws, becomes an `asyncError` event on `target` (Flash's error
+ * #2095) instead of breaking the stream.
  * @param {EventTarget} target
- * @param {object} client
- * @param {string} name
+ * @param {object | null} client
+ * @param {unknown} name
  * @param {unknown[]} args
  * @param {boolean} [quietIfMissing] do not report a missing handler
  */
 export function invokeClient(target, client, name, args, quietIfMissing = false) {
-  const handler = client?.[name];
+  if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
+    return;
+  }
+  const handler = typeof name === 'string' && Object.hasOwn(client, name) ? client[name] : undefined;
   if (typeof handler !== 'function') {
     if (!quietIfMissing) {
       const owner = target.constructor?.name ?? 'object';
-      const error = new Error(`${owner} was unable to invoke callback ${name}.`);
+      const error = new Error(`${owner} was unable to invoke callback ${String(name)}.`);
       target.dispatchEvent(new AsyncErrorEvent(AsyncErrorEvent.ASYNC_ERROR, error));
     }
     return;

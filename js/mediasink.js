@@ -17,6 +17,13 @@ const EMPTY_EPSILON = 0.04;
 const STALL_MS = 150;
 /** Stuck within this much (s) of the end of a range that a later range follows: jump the hole. */
 const STUCK_MARGIN = 0.3;
+/**
+ * Most segment bytes waiting for the SourceBuffer: about half a minute of an 8 Mbit/s stream.
+ * Normally only what arrives during one append waits; more means the element does not take
+ * media (its MediaSource never opened, or appends cannot keep up), and the network would
+ * otherwise fill the page's memory.
+ */
+const MAX_QUEUED_BYTES = 32 << 20;
 
 /**
  * One MediaSource/SourceBuffer fed from remuxer events.
@@ -79,6 +86,8 @@ export class MediaSink {
     this.tracks = null;
     /** Items waiting for the SourceBuffer: {kind: 'init'|'media'|'remove', ...}. */
     this.queue = lastInit ? [{ kind: 'init', event: lastInit }] : [];
+    /** Their bytes, bounded by MAX_QUEUED_BYTES. */
+    this.queuedBytes = itemBytes(this.queue[0]);
     this.lastInit = lastInit;
     /** Remuxer timelines: each restarts at 0, so each gets a timestampOffset. */
     this.timeline = null;
@@ -127,12 +136,17 @@ export class MediaSink {
 
   /** @param {{mime: string, data: Uint8Array, hasAudio: boolean, hasVideo: boolean, timeline: number}} event */
   init(event) {
-    this.reopenIfPlayedOut();
     // The newest init, even before it is appended: a MediaSource opened before that starts
     // with it (the remuxer does not repeat an init whose codecs did not change).
+    if (this.failed) {
+      this.lastInit = event;
+      return;
+    }
+    this.reopenIfPlayedOut();
     this.lastInit = event;
-    this.queue.push({ kind: 'init', event });
-    this.pump();
+    if (this.enqueue({ kind: 'init', event })) {
+      this.pump();
+    }
   }
 
   /** @param {{data: Uint8Array, startMs: number, endMs: number, baseMs: number, timeline: number}} event */
@@ -143,8 +157,47 @@ export class MediaSink {
     this.reopenIfPlayedOut();
     this.ended = false;
     this.drained = false;
-    this.queue.push({ kind: 'media', event });
-    this.pump();
+    if (this.enqueue({ kind: 'media', event })) {
+      this.pump();
+    }
+  }
+
+  /**
+   * Queues a segment from the network; false (and the sink fails) when that would put more
+   * than MAX_QUEUED_BYTES in the queue.
+   */
+  enqueue(item) {
+    const bytes = itemBytes(item);
+    if (this.queuedBytes + bytes > MAX_QUEUED_BYTES) {
+      item.event?.release?.();
+      this.overflow();
+      return false;
+    }
+    this.queue.push(item);
+    this.queuedBytes += bytes;
+    return true;
+  }
+
+  /** The next queued item, no longer counted. */
+  dequeue() {
+    const item = this.queue.shift();
+    this.queuedBytes -= itemBytes(item);
+    return item;
+  }
+
+  /**
+   * The element does not take media: drop what waits and stop with NetStream.Failed rather
+   * than hold more. A new play() or seek (or resuming a recorded stream) opens a new
+   * MediaSource and starts over.
+   */
+  overflow() {
+    for (const item of this.queue) {
+      item.event?.release?.();
+    }
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.failed = true;
+    this.callbacks.status('NetStream.Failed', `More than ${MAX_QUEUED_BYTES >> 20} MiB of media waited for the media element, which is not taking it; playback stopped.`);
   }
 
   /**
@@ -195,7 +248,7 @@ export class MediaSink {
       }
     }
     while (this.queue.length > 0) {
-      const item = this.queue.shift();
+      const item = this.dequeue();
       try {
         if (item.kind === 'remove') {
           if (this.buffer && item.end > item.start) {
@@ -218,7 +271,7 @@ export class MediaSink {
         let data = item.event.data;
         const merged = [item.event];
         while (this.queue[0]?.kind === 'media' && this.queue[0].event.timeline === item.event.timeline) {
-          merged.push(this.queue.shift().event);
+          merged.push(this.dequeue().event);
         }
         if (merged.length > 1) {
           data = concat(merged.map((event) => event.data));
@@ -235,6 +288,7 @@ export class MediaSink {
             const freed = this.trim(1);
             if (freed) {
               this.queue.unshift({ kind: 'media', event: { ...item.event, data } });
+              this.queuedBytes += data.byteLength;
             }
             if (freed || this.buffer?.updating) {
               return;
@@ -275,6 +329,7 @@ export class MediaSink {
     if (!globalThis.MediaSource?.isTypeSupported(mime)) {
       this.unsupported = true;
       this.queue = this.queue.filter((item) => item.kind !== 'media');
+      this.queuedBytes = this.queue.reduce((sum, item) => sum + itemBytes(item), 0);
       this.callbacks.status('NetStream.Play.NoSupportedTrackFound', `This browser cannot play ${mime}.`);
       return false;
     }
@@ -292,6 +347,7 @@ export class MediaSink {
       this.open({ position, exact, quiet });
       this.quietFull = quiet;
       this.queue.push(...rest);
+      this.queuedBytes = this.queue.reduce((sum, item) => sum + itemBytes(item), 0);
       this.pump();
       return true;
     }
@@ -616,6 +672,11 @@ export class MediaSink {
       element.playbackRate = 1;
     }
   }
+}
+
+/** Bytes of a queued item (a removal has none). */
+function itemBytes(item) {
+  return item?.event?.data?.byteLength ?? 0;
 }
 
 function concat(parts) {

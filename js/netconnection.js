@@ -31,6 +31,17 @@ export class Responder {
   }
 }
 
+/**
+ * The page's address for swfUrl and pageUrl, without its fragment. Browsers never send a
+ * fragment to any server (pages keep tokens there: OAuth implicit grants, share links), so
+ * the RTMP server does not get it either.
+ */
+function pageAddress() {
+  const href = String(globalThis.location?.href ?? '');
+  const hash = href.indexOf('#');
+  return hash === -1 ? href : href.slice(0, hash);
+}
+
 /** Splits `ws://host:port/app/instance?query` into what connect() sends. */
 function parseUri(uri) {
   let url;
@@ -106,14 +117,14 @@ class ConnectionCore {
     const commandObject = {
       app,
       flashVer: FLASH_VER,
-      swfUrl: globalThis.location?.href ?? '',
+      swfUrl: pageAddress(),
       tcUrl: uri,
       fpad: false,
       capabilities: 239,
       audioCodecs: 3575,
       videoCodecs: 252,
       videoFunction: 1,
-      pageUrl: globalThis.location?.href ?? '',
+      pageUrl: pageAddress(),
       objectEncoding: this.nc.objectEncoding,
     };
     this.conn = new Connection();
@@ -224,13 +235,17 @@ class ConnectionCore {
     }
   }
 
-  /** onStatus / data on stream 0: NetConnection codes (IdleTimeOut, AppShutdown, ...). */
+  /**
+   * onStatus commands on stream 0 (NetConnection codes: IdleTimeOut, AppShutdown, ...), or
+   * data for the client. Data never becomes a status: the wasm side drops data named
+   * onStatus/onPlayStatus.
+   */
   onConnectionMessage(event) {
-    const info = event.type === 'status' ? event.info : event.args?.[0];
-    if (event.type === 'data' && event.name !== 'onStatus') {
-      invokeClient(this.nc, this.nc.client, event.name, event.args);
+    if (event.type === 'data') {
+      invokeClient(this.nc, this.nc.client, event.name, event.args ?? []);
       return;
     }
+    const info = event.info;
     if (info && typeof info === 'object') {
       if (info.code === 'NetConnection.Connect.Closed') {
         this.closedReported = true;
@@ -343,7 +358,8 @@ export class NetConnection extends EventTarget {
   }
 
   #core = new ConnectionCore(this);
-  #client = this;
+  /** @type {object | null} */
+  #client = null;
   #objectEncoding = defaultObjectEncoding;
 
   constructor() {
@@ -411,7 +427,11 @@ export class NetConnection extends EventTarget {
     return this.#core.uri;
   }
 
-  /** Object whose methods the server may call (default: the NetConnection itself). */
+  /**
+   * Object whose own methods the server may call (onBWDone, ...). None until the page sets
+   * one: unlike Flash, the NetConnection is not its own client, so no server can call its
+   * methods (close, call, connect...).
+   */
   get client() {
     return this.#client;
   }

@@ -12,7 +12,7 @@ const DEFAULT_BUFFER_TIME = 0.1;
 const INTERNAL_HANDLERS = new Set(['|RtmpSampleAccess', '@setDataFrame', '@clearDataFrame']);
 
 /** What the server answers a seek with; hidden when the player seeks on its own. */
-const QUIET_SEEK_CODES = ['NetStream.Seek.Notify', 'NetStream.Play.Start', 'NetStream.Data.Start'];
+const QUIET_SEEK_CODES = ['NetStream.Seek.Notify', 'NetStream.Play.Start'];
 
 /** The package-private side of a NetStream. */
 class StreamCore {
@@ -244,16 +244,13 @@ class StreamCore {
     dispatchStatus(this.ns, info);
   }
 
+  /**
+   * A data message: for the page's client only. Data named onStatus/onPlayStatus never gets
+   * here (the wasm side drops it, and passes the server's own onPlayStatus as `playStatus`):
+   * a publisher's data reaches viewers the same way, so it can never be a status.
+   */
   onData(event) {
     const name = event.name;
-    if (name === 'onStatus') {
-      // NetStream.Data.Start and friends travel as data messages; Flash reports them as netStatus.
-      const info = event.args?.[0];
-      if (info && typeof info === 'object' && !this.swallowQuietSeek(info)) {
-        dispatchStatus(this.ns, info);
-      }
-      return;
-    }
     if (typeof name !== 'string' || INTERNAL_HANDLERS.has(name)) {
       return;
     }
@@ -295,7 +292,8 @@ export class NetStream extends EventTarget {
   static DIRECT_CONNECTIONS = 'directConnections';
 
   #core;
-  #client = this;
+  /** @type {object | null} */
+  #client = null;
 
   /**
    * @param {NetConnection} connection a connected NetConnection
@@ -616,7 +614,11 @@ export class NetStream extends EventTarget {
     }
   }
 
-  /** Object whose methods receive onMetaData, onCuePoint, onPlayStatus... (default: this). */
+  /**
+   * Object whose own methods receive onMetaData, onCuePoint, onPlayStatus and NetStream.send
+   * handlers. None until the page sets one: unlike Flash, the stream is not its own client,
+   * since a publisher names the handlers and must not reach seek, close or publish.
+   */
   get client() {
     return this.#client;
   }

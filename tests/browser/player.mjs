@@ -32,11 +32,12 @@ export function makeVideo(dir, name, { seconds = 6, size = '640x360', audio = tr
 /**
  * Opens the demo page and connects a NetConnection to `url` (ws://.../app) with a NetStream
  * attached to the page's <video>. Resolves once NetConnection.Connect.Success has arrived.
+ * With `client: false` the stream gets no client (onMetaData and onPlayStatus are not logged).
  */
-export async function openPlayer(browser, gateway, url, { bufferTime = 0.1 } = {}) {
+export async function openPlayer(browser, gateway, url, { bufferTime = 0.1, client = true } = {}) {
   const page = await openDemo(browser, gateway);
   await page.evaluate(
-    async ({ url, bufferTime }) => {
+    async ({ url, bufferTime, client }) => {
       const { NetConnection, NetStream } = await import('/pkg/index.js');
       const video = document.getElementById('video');
       const t = { video, log: [], nc: null, ns: null };
@@ -69,15 +70,17 @@ export async function openPlayer(browser, gateway, url, { bufferTime = 0.1 } = {
       const ns = new NetStream(nc);
       t.ns = ns;
       ns.bufferTime = bufferTime;
-      ns.client = {
-        onMetaData: (meta) => note('onMetaData', meta),
-        onPlayStatus: (info) => note('onPlayStatus', info),
-      };
+      if (client) {
+        ns.client = {
+          onMetaData: (meta) => note('onMetaData', meta),
+          onPlayStatus: (info) => note('onPlayStatus', info),
+        };
+      }
       ns.addEventListener('netStatus', (e) => note('netStatus', e.info));
       ns.addEventListener('asyncError', (e) => note('asyncError', { code: 'asyncError', text: e.text }));
       ns.attachMediaElement(video);
     },
-    { url, bufferTime },
+    { url, bufferTime, client },
   );
   return page;
 }

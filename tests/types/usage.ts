@@ -18,6 +18,8 @@ nc.addEventListener('netStatus', (event: NetStatusEvent) => {
         console.log(info.code, info.level);
       },
     };
+    const client: object | null = ns.client;
+    console.log(client, nc.client);
     ns.attachMediaElement(document.querySelector('video'));
     ns.addEventListener('netStatus', (e) => console.log(e.info.details, e.info.clientid));
     ns.addEventListener('asyncError', (e: AsyncErrorEvent) => console.log(e.error.message));

@@ -6,6 +6,9 @@
 //! Media of a stream with media enabled never reaches JS as RTMP messages: it goes through that
 //! stream's remuxer inside the same `receive` call, and comes out as `init`/`media` segment
 //! events, so one WebSocket message costs one crossing of the JS/wasm boundary.
+//!
+//! What the server sends is trusted no further than it must be: a data message (which may be a
+//! publisher's, relayed) is never a status, and the stream ids it names are bounded.
 
 use std::collections::HashMap;
 
@@ -20,7 +23,9 @@ use rtmpws_protocol::{StreamId, Timestamp};
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{from_js, object, to_js};
-use crate::player::{media_error_event, Pipeline, Track};
+use crate::events::{data_event, media_error_event};
+use crate::pipeline::{Pipeline, Track};
+use crate::status::info_with;
 
 /// What the connection keeps per NetStream.
 #[derive(Default)]
@@ -31,15 +36,93 @@ struct StreamState {
     pipeline: Option<Pipeline>,
     /// Audio, video and data payload bytes received (NetStream.bytesLoaded).
     bytes: f64,
-    /// The server said StreamIsRecorded: an unpause restarts from the playhead, like a seek.
+    /// The server said StreamIsRecorded: an unpause restarts from the playhead, like a seek,
+    /// and onPlayStatus data can be the server's (see [`is_server_play_status`]).
     recorded: bool,
+}
+
+/// At most this many NetStreams per connection. Stream ids are named by the server, so the
+/// table must not grow with whatever it answers; Flash pages use a handful of streams.
+pub const MAX_STREAMS: usize = 256;
+
+/// Why a stream id the server named was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Another NetStream of this connection has that id: taking it would mix two streams.
+    InUse,
+    /// [`MAX_STREAMS`] are open already.
+    TooMany,
+}
+
+/// The connection's NetStreams by message stream id, bounded by [`MAX_STREAMS`]. Entries are
+/// made only for ids the page was given (createStream answers) or uses; anything else the
+/// server names (a StreamIsRecorded for an unknown id...) finds no entry and changes nothing.
+#[derive(Default)]
+struct Streams(HashMap<u32, StreamState>);
+
+impl Streams {
+    /// Takes the id of a createStream answer.
+    fn admit(&mut self, id: u32) -> Result<(), Refusal> {
+        if self.0.contains_key(&id) {
+            return Err(Refusal::InUse);
+        }
+        if self.0.len() >= MAX_STREAMS {
+            return Err(Refusal::TooMany);
+        }
+        self.0.insert(id, StreamState::default());
+        Ok(())
+    }
+
+    /// The state of an id the page uses, made if there is room (the page normally uses only
+    /// ids it was given, which have an entry already).
+    fn get_or_admit(&mut self, id: u32) -> Option<&mut StreamState> {
+        if !self.0.contains_key(&id) && self.0.len() >= MAX_STREAMS {
+            return None;
+        }
+        Some(self.0.entry(id).or_default())
+    }
+
+    fn get(&self, id: u32) -> Option<&StreamState> {
+        self.0.get(&id)
+    }
+
+    fn get_mut(&mut self, id: u32) -> Option<&mut StreamState> {
+        self.0.get_mut(&id)
+    }
+
+    fn remove(&mut self, id: u32) {
+        self.0.remove(&id);
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&u32, &mut StreamState)> {
+        self.0.iter_mut()
+    }
+}
+
+/// Whether an `onPlayStatus` data message is taken as the server's play status.
+///
+/// onPlayStatus travels as a data message, like everything a publisher sends with
+/// NetStream.send, so by name alone the server's cannot be told from a publisher's. The
+/// gateway sends only Play.Complete, Play.Switch and Play.TransitionComplete this way, and
+/// only while a recorded item plays (after StreamIsRecorded). Anything else is dropped: it
+/// would otherwise end or restart a viewer's playback, or reach the page as a status.
+fn is_server_play_status(info: &Value, recorded: bool) -> bool {
+    recorded
+        && matches!(
+            info.get_str("code").and_then(Status::from_code),
+            Some(
+                Status::NetStreamPlayComplete
+                    | Status::NetStreamPlaySwitch
+                    | Status::NetStreamPlayTransitionComplete
+            )
+        )
 }
 
 /// One RTMP connection over a WebSocket (see the module docs for the run loop).
 #[wasm_bindgen]
 pub struct Connection {
     session: ClientSession,
-    streams: HashMap<u32, StreamState>,
+    streams: Streams,
     /// Set after a protocol error: the byte stream cannot be trusted any more, so further input
     /// is ignored until the page closes the socket.
     failed: bool,
@@ -51,38 +134,6 @@ fn values_to_array(values: &[Value]) -> Array {
 
 fn array_to_values(args: &Array) -> Vec<Value> {
     args.iter().map(|v| from_js(&v)).collect()
-}
-
-/// `{type: 'data', streamId, timestamp, name, args}` for a data message; `name` is the handler
-/// (`onMetaData`, `onCuePoint`, `|RtmpSampleAccess`, a `NetStream.send` handler...).
-pub(crate) fn data_event(stream_id: u32, timestamp: u32, values: Vec<Value>) -> JsValue {
-    let mut values = values.into_iter();
-    let name = match values.next() {
-        Some(Value::String(name)) => JsValue::from_str(&name),
-        Some(other) => {
-            // A data message without a handler name: keep the value as the first argument.
-            let args: Array = std::iter::once(other)
-                .chain(values)
-                .map(|v| to_js(&v))
-                .collect();
-            return object(&[
-                ("type", "data".into()),
-                ("streamId", stream_id.into()),
-                ("timestamp", timestamp.into()),
-                ("name", JsValue::UNDEFINED),
-                ("args", args.into()),
-            ]);
-        }
-        None => JsValue::UNDEFINED,
-    };
-    let args: Array = values.map(|v| to_js(&v)).collect();
-    object(&[
-        ("type", "data".into()),
-        ("streamId", stream_id.into()),
-        ("timestamp", timestamp.into()),
-        ("name", name),
-        ("args", args.into()),
-    ])
 }
 
 fn user_control_event(event: UserControl) -> JsValue {
@@ -125,7 +176,7 @@ impl Connection {
         };
         Connection {
             session: ClientSession::new(config),
-            streams: HashMap::new(),
+            streams: Streams::default(),
             failed: false,
         }
     }
@@ -158,14 +209,15 @@ impl Connection {
     /// `play`; with `reset` the stream's media starts a new timeline. Without it the item is
     /// queued behind the one playing, which keeps its name and timeline until Play.Switch.
     pub fn play(&mut self, stream_id: u32, name: &str, start: f64, len: f64, reset: bool) {
-        let state = self.streams.entry(stream_id).or_default();
-        if reset || state.name.is_empty() {
-            state.name = name.to_owned();
-        }
-        if reset {
-            state.recorded = false;
-            if let Some(pipeline) = &mut state.pipeline {
-                pipeline.reset();
+        if let Some(state) = self.streams.get_or_admit(stream_id) {
+            if reset || state.name.is_empty() {
+                state.name = name.to_owned();
+            }
+            if reset {
+                state.recorded = false;
+                if let Some(pipeline) = &mut state.pipeline {
+                    pipeline.reset();
+                }
             }
         }
         self.session
@@ -173,7 +225,9 @@ impl Connection {
     }
 
     pub fn publish(&mut self, stream_id: u32, name: &str, mode: &str) {
-        self.streams.entry(stream_id).or_default().name = name.to_owned();
+        if let Some(state) = self.streams.get_or_admit(stream_id) {
+            state.name = name.to_owned();
+        }
         self.session.publish(StreamId(stream_id), name, mode);
     }
 
@@ -185,7 +239,7 @@ impl Connection {
     /// `deleteStream`, and forgets the stream.
     #[wasm_bindgen(js_name = deleteStream)]
     pub fn delete_stream(&mut self, stream_id: u32) {
-        self.streams.remove(&stream_id);
+        self.streams.remove(stream_id);
         self.session.delete_stream(StreamId(stream_id));
     }
 
@@ -226,7 +280,9 @@ impl Connection {
     /// `enabled` is false, drops them (a NetStream without a media element).
     #[wasm_bindgen(js_name = enableMedia)]
     pub fn enable_media(&mut self, stream_id: u32, enabled: bool) {
-        let state = self.streams.entry(stream_id).or_default();
+        let Some(state) = self.streams.get_or_admit(stream_id) else {
+            return;
+        };
         match (enabled, state.pipeline.is_some()) {
             (true, false) => state.pipeline = Some(Pipeline::new()),
             (false, true) => state.pipeline = None,
@@ -266,7 +322,7 @@ impl Connection {
     /// NetStream.bytesLoaded: audio, video and data bytes received on the stream.
     #[wasm_bindgen(js_name = bytesLoaded)]
     pub fn bytes_loaded(&self, stream_id: u32) -> f64 {
-        self.streams.get(&stream_id).map_or(0.0, |s| s.bytes)
+        self.streams.get(stream_id).map_or(0.0, |s| s.bytes)
     }
 
     /// Feeds one WebSocket message and returns every event it caused, in order. A protocol
@@ -280,7 +336,7 @@ impl Connection {
         while let Some(event) = self.session.poll_event() {
             self.on_event(event, &out);
         }
-        for (id, state) in &mut self.streams {
+        for (id, state) in self.streams.iter_mut() {
             if let Some(pipeline) = &mut state.pipeline {
                 pipeline.drain_into(*id, &out);
             }
@@ -310,7 +366,7 @@ impl Connection {
 impl Connection {
     fn pipeline(&mut self, stream_id: u32) -> Option<&mut Pipeline> {
         self.streams
-            .get_mut(&stream_id)
+            .get_mut(stream_id)
             .and_then(|s| s.pipeline.as_mut())
     }
 
@@ -322,7 +378,7 @@ impl Connection {
                 kind,
                 payload,
             } => {
-                let Some(state) = self.streams.get_mut(&stream_id.0) else {
+                let Some(state) = self.streams.get_mut(stream_id.0) else {
                     return;
                 };
                 state.bytes += payload.len() as f64;
@@ -356,14 +412,33 @@ impl Connection {
             ClientEvent::StreamCreated {
                 transaction_id,
                 stream_id,
-            } => {
-                self.streams.entry(stream_id.0).or_default();
-                object(&[
+            } => match self.streams.admit(stream_id.0) {
+                Ok(()) => object(&[
                     ("type", "streamCreated".into()),
                     ("transactionId", transaction_id.into()),
                     ("streamId", stream_id.0.into()),
-                ])
-            }
+                ]),
+                Err(refusal) => {
+                    let description = match refusal {
+                        Refusal::InUse => {
+                            format!("The server gave stream id {} twice.", stream_id.0)
+                        }
+                        Refusal::TooMany => {
+                            // The server made it: give it back rather than leave it open there.
+                            self.session.delete_stream(stream_id);
+                            format!("More than {MAX_STREAMS} streams on one connection.")
+                        }
+                    };
+                    // As a failed createStream, so the NetStream that asked gets NetStream.Failed.
+                    let info = info_with(Status::NetStreamFailed, description, "");
+                    object(&[
+                        ("type", "callError".into()),
+                        ("transactionId", transaction_id.into()),
+                        ("commandObject", JsValue::NULL),
+                        ("args", Array::of1(&info).into()),
+                    ])
+                }
+            },
             ClientEvent::CallResult {
                 transaction_id,
                 command_object,
@@ -397,6 +472,10 @@ impl Connection {
                 timestamp,
                 info,
             } => {
+                let recorded = self.streams.get(stream_id.0).is_some_and(|s| s.recorded);
+                if !is_server_play_status(&info, recorded) {
+                    return;
+                }
                 self.on_status(stream_id.0, &info, out);
                 object(&[
                     ("type", "playStatus".into()),
@@ -410,18 +489,23 @@ impl Connection {
                 timestamp,
                 values,
             } => {
-                if let Some(state) = self.streams.get_mut(&stream_id.0) {
+                if let Some(state) = self.streams.get_mut(stream_id.0) {
                     if values.first().and_then(Value::as_str) == Some("onMetaData") {
                         if let (Some(pipeline), Some(meta)) = (&mut state.pipeline, values.get(1)) {
                             pipeline.metadata(meta);
                         }
                     }
                 }
-                data_event(stream_id.0, timestamp.0, values)
+                match data_event(stream_id.0, timestamp.0, values) {
+                    Some(event) => event,
+                    None => return,
+                }
             }
             ClientEvent::UserControl(event) => {
                 if let UserControl::StreamIsRecorded(id) = event {
-                    self.streams.entry(id.0).or_default().recorded = true;
+                    if let Some(state) = self.streams.get_mut(id.0) {
+                        state.recorded = true;
+                    }
                 }
                 user_control_event(event)
             }
@@ -454,14 +538,14 @@ impl Connection {
         ) {
             // The item now playing (a queued one, a play2 transition): named in media errors.
             if let (Some(state), Some(details)) =
-                (self.streams.get_mut(&stream_id), info.get_str("details"))
+                (self.streams.get_mut(stream_id), info.get_str("details"))
             {
                 if !details.is_empty() {
                     state.name = details.to_owned();
                 }
             }
         }
-        let recorded = self.streams.get(&stream_id).is_some_and(|s| s.recorded);
+        let recorded = self.streams.get(stream_id).is_some_and(|s| s.recorded);
         let Some(pipeline) = self.pipeline(stream_id) else {
             return;
         };
@@ -493,5 +577,78 @@ impl Connection {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(code: &str) -> Value {
+        Value::object([
+            ("level", Value::from("status")),
+            ("code", Value::from(code)),
+        ])
+    }
+
+    #[test]
+    fn only_the_servers_three_play_status_codes_on_a_recorded_stream_count() {
+        for code in [
+            "NetStream.Play.Complete",
+            "NetStream.Play.Switch",
+            "NetStream.Play.TransitionComplete",
+        ] {
+            assert!(is_server_play_status(&info(code), true), "{code}");
+            // A live stream has no playlist, end or play2 transition the server would report:
+            // onPlayStatus there comes from a publisher.
+            assert!(!is_server_play_status(&info(code), false), "{code}");
+        }
+        for code in [
+            "NetStream.Play.Stop",
+            "NetStream.Play.Start",
+            "NetStream.Seek.Notify",
+            "NetStream.Failed",
+            "NetConnection.Connect.Closed",
+            "no such code",
+        ] {
+            assert!(!is_server_play_status(&info(code), true), "{code}");
+        }
+        assert!(!is_server_play_status(&Value::Null, true));
+        assert!(!is_server_play_status(
+            &Value::object([("code", Value::Number(1.0))]),
+            true
+        ));
+    }
+
+    #[test]
+    fn stream_ids_named_by_the_server_are_bounded_and_unique() {
+        let mut streams = Streams::default();
+        for id in 1..=MAX_STREAMS as u32 {
+            assert_eq!(streams.admit(id), Ok(()));
+        }
+        assert_eq!(streams.admit(1), Err(Refusal::InUse));
+        assert_eq!(streams.admit(u32::MAX), Err(Refusal::TooMany));
+        assert!(streams.get(u32::MAX).is_none());
+        // Page commands on an unknown id make no entry past the limit either.
+        assert!(streams.get_or_admit(u32::MAX).is_none());
+        assert!(streams.get_or_admit(7).is_some());
+        // A deleted stream frees its place, and its id may be handed out again.
+        streams.remove(1);
+        assert_eq!(streams.admit(u32::MAX), Ok(()));
+        assert_eq!(streams.admit(1), Err(Refusal::TooMany));
+    }
+
+    #[test]
+    fn an_id_in_use_is_refused_even_with_room() {
+        let mut streams = Streams::default();
+        assert_eq!(streams.admit(1), Ok(()));
+        if let Some(state) = streams.get_mut(1) {
+            state.recorded = true;
+        }
+        assert_eq!(streams.admit(1), Err(Refusal::InUse));
+        // The stream that had the id keeps its state.
+        assert!(streams.get(1).is_some_and(|s| s.recorded));
+        assert!(streams.get_or_admit(2).is_some());
+        assert_eq!(streams.admit(2), Err(Refusal::InUse));
     }
 }

@@ -4,17 +4,26 @@
 //! (`js/`). The Rust side owns everything protocol- and media-shaped, so the JS side is only
 //! the ActionScript-style API, the WebSocket and Media Source Extensions:
 //!
-//! - [`Connection`] wraps the protocol crate's `ClientSession`: WebSocket messages in, a batch
-//!   of plain JS event objects out (AMF mapped to natural JS values by [`convert`]), and the
-//!   bytes to send. Media of a playing stream is remuxed to fMP4 in the same call.
-//! - [`Player`] is the remuxer on its own (FLV bytes or tags in, segments out).
+//! - [`connection`]: [`Connection`] wraps the protocol crate's `ClientSession`: WebSocket
+//!   messages in, a batch of plain JS event objects out, and the bytes to send. Media of a
+//!   playing stream is remuxed to fMP4 in the same call.
+//! - [`player`]: [`Player`] is the remuxer on its own (FLV bytes or tags in, segments out).
+//! - [`pipeline`]: one stream's remuxer and the segments it hands to the page; both of the
+//!   above own pipelines.
+//! - [`events`]: the JS event objects both of them make (data, media errors).
+//! - [`convert`]: AMF values to and from natural JS values.
 //! - [`status`] exports the status-code catalogue so JS never retypes it.
+//!
+//! Imports go one way only: `connection` and `player` use `pipeline`, `events`, `convert` and
+//! `status`, and none of those uses them back.
 //!
 //! Nothing here panics on input from the network: every failure becomes an event.
 #![forbid(unsafe_code)]
 
 pub mod connection;
 pub mod convert;
+pub mod events;
+pub mod pipeline;
 pub mod player;
 pub mod status;
 
