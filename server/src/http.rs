@@ -18,7 +18,9 @@ use crate::policy::Decision;
 use crate::transport::{ReadReady, WebSocket};
 
 /// Largest request head accepted.
-const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_HEAD: usize = 16 * 1024;
+/// How much of a file is read and written at a time.
+const FILE_PIECE: usize = 64 * 1024;
 
 /// A byte stream HTTP is served on: TCP, or TLS over TCP ([`crate::tls`]).
 pub trait HttpStream: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static {
@@ -43,58 +45,75 @@ pub async fn handle<S: HttpStream>(mut stream: S, gateway: Arc<Gateway>, peer: S
     if request.websocket_key.is_some() {
         if let Decision::Deny(why) = gateway.policy.websocket_origin(request.origin.as_deref()) {
             info!(%peer, "WebSocket refused: {why}");
-            let _ = stream.write_all(&plain(403, "Forbidden")).await;
+            let limit = Duration::from_secs(gateway.config.write_timeout_secs);
+            write_within(&mut stream, &plain(403, "Forbidden"), limit).await;
             let _ = stream.shutdown().await;
             return;
         }
         upgrade(stream, request, rest, gateway, peer).await;
     } else {
-        let response = static_response(&request, &gateway).await;
-        let _ = stream.write_all(&response).await;
+        serve_file(&mut stream, &request, &gateway).await;
         let _ = stream.shutdown().await;
     }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    websocket_key: Option<String>,
-    origin: Option<String>,
+/// The parts of a request head the gateway acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// `Sec-WebSocket-Key`, when the request asks for a WebSocket upgrade.
+    pub websocket_key: Option<String>,
+    pub origin: Option<String>,
+}
+
+/// Why a request head was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HeadError {
+    #[error("request head over {MAX_HEAD} bytes")]
+    TooLarge,
+    #[error("malformed request head: {0}")]
+    Malformed(httparse::Error),
+}
+
+/// Parses the request head at the front of `buf`: `Ok(None)` while it is incomplete, else
+/// the request and the length of its head. Heads over [`MAX_HEAD`] bytes or with more than
+/// 48 headers are refused.
+pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; 48];
+    let mut parsed = httparse::Request::new(&mut headers);
+    match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let header = |name: &str| {
+                parsed
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .and_then(|h| std::str::from_utf8(h.value).ok())
+            };
+            let upgrade = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+            let request = Request {
+                method: parsed.method.unwrap_or("GET").to_owned(),
+                path: parsed.path.unwrap_or("/").to_owned(),
+                websocket_key: header("sec-websocket-key")
+                    .filter(|_| upgrade)
+                    .map(str::to_owned),
+                origin: header("origin").map(str::to_owned),
+            };
+            Ok(Some((request, len)))
+        }
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => Ok(None),
+        Ok(httparse::Status::Partial) => Err(HeadError::TooLarge),
+        Err(e) => Err(HeadError::Malformed(e)),
+    }
 }
 
 async fn read_head<S: HttpStream>(stream: &mut S) -> std::io::Result<(Request, Vec<u8>)> {
     let mut buf = Vec::with_capacity(2048);
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; 48];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let header = |name: &str| {
-                    parsed
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .and_then(|h| std::str::from_utf8(h.value).ok())
-                };
-                let upgrade =
-                    header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-                let request = Request {
-                    method: parsed.method.unwrap_or("GET").to_owned(),
-                    path: parsed.path.unwrap_or("/").to_owned(),
-                    websocket_key: header("sec-websocket-key")
-                        .filter(|_| upgrade)
-                        .map(str::to_owned),
-                    origin: header("origin").map(str::to_owned),
-                };
-                return Ok((request, buf[len..].to_vec()));
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "request head too large",
-                ))
-            }
+        match parse_head(&buf) {
+            Ok(Some((request, len))) => return Ok((request, buf[len..].to_vec())),
+            Ok(None) => {}
             Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
         }
         let mut chunk = [0u8; 2048];
@@ -137,28 +156,56 @@ async fn upgrade<S: HttpStream>(
     serve(WebSocket::new(ws), gateway, format!("ws {peer}")).await;
 }
 
-async fn static_response(request: &Request, gateway: &Gateway) -> Vec<u8> {
+/// Answers a plain HTTP request with a file of the www or package folder, read and sent in
+/// pieces (a large file costs no more memory than a small one), every write bounded by
+/// `write_timeout_secs` so a client that stops reading lets go of its connection slot.
+async fn serve_file<S: HttpStream>(stream: &mut S, request: &Request, gateway: &Gateway) {
+    let limit = Duration::from_secs(gateway.config.write_timeout_secs);
     if request.method != "GET" && request.method != "HEAD" {
-        return plain(405, "Method Not Allowed");
+        write_within(stream, &plain(405, "Method Not Allowed"), limit).await;
+        return;
     }
-    let Some(path) = resolve(&request.path, gateway) else {
-        return plain(404, "Not Found");
+    let opened = match resolve(&request.path, gateway) {
+        Some(path) => match tokio::fs::File::open(&path).await {
+            Ok(file) => match file.metadata().await {
+                Ok(meta) if meta.is_file() => Some((path, file, meta.len())),
+                _ => None,
+            },
+            Err(_) => None,
+        },
+        None => None,
     };
-    match tokio::fs::read(&path).await {
-        Ok(body) => {
-            let mut response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
-                content_type(&path),
-                body.len()
-            )
-            .into_bytes();
-            if request.method == "GET" {
-                response.extend_from_slice(&body);
-            }
-            response
-        }
-        Err(_) => plain(404, "Not Found"),
+    let Some((path, mut file, len)) = opened else {
+        write_within(stream, &plain(404, "Not Found"), limit).await;
+        return;
+    };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {len}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
+        content_type(&path),
+    );
+    if !write_within(stream, head.as_bytes(), limit).await || request.method == "HEAD" {
+        return;
     }
+    let mut buf = vec![0u8; FILE_PIECE];
+    let mut left = len;
+    while left > 0 {
+        let n = match file.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n.min(usize::try_from(left).unwrap_or(usize::MAX)),
+        };
+        if !write_within(stream, &buf[..n], limit).await {
+            return;
+        }
+        left -= n as u64;
+    }
+}
+
+/// Writes `bytes` whole within `limit`; false if the write failed or took longer.
+async fn write_within<S: HttpStream>(stream: &mut S, bytes: &[u8], limit: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(limit, stream.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Maps a URL path to a file under the www or package folder; `None` for anything that would
@@ -205,4 +252,44 @@ fn content_type(path: &Path) -> &'static str {
 fn plain(status: u16, reason: &str) -> Vec<u8> {
     format!("HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reason}", reason.len())
         .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_parses_once_complete_and_knows_an_upgrade_from_a_get() {
+        let upgrade =
+            b"GET /live HTTP/1.1\r\nHost: h\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: k==\r\nOrigin: https://a.example\r\n\r\nrest";
+        let (request, len) = parse_head(upgrade).unwrap().unwrap();
+        assert_eq!(&upgrade[len..], b"rest");
+        assert_eq!(request.path, "/live");
+        assert_eq!(request.websocket_key.as_deref(), Some("k=="));
+        assert_eq!(request.origin.as_deref(), Some("https://a.example"));
+        for cut in 0..upgrade.len() - 4 {
+            assert_eq!(parse_head(&upgrade[..cut]), Ok(None), "{cut} bytes");
+        }
+        // A key without an Upgrade header is no upgrade.
+        let get = b"GET / HTTP/1.1\r\nSec-WebSocket-Key: k==\r\n\r\n";
+        assert_eq!(parse_head(get).unwrap().unwrap().0.websocket_key, None);
+    }
+
+    #[test]
+    fn oversized_and_malformed_heads_are_refused() {
+        let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        huge.resize(MAX_HEAD + 1, b'a');
+        assert_eq!(parse_head(&huge), Err(HeadError::TooLarge));
+        assert!(matches!(
+            parse_head(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
+            Err(HeadError::Malformed(_))
+        ));
+        let many: String = (0..60).map(|i| format!("H{i}: v\r\n")).collect();
+        let head = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert!(matches!(
+            parse_head(head.as_bytes()),
+            Err(HeadError::Malformed(httparse::Error::TooManyHeaders))
+        ));
+    }
 }

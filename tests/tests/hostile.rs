@@ -185,3 +185,25 @@ fn static_files_never_leave_their_folders() {
     let _ = stream.read_to_end(&mut response);
     assert!(!String::from_utf8_lossy(&response).contains("200 OK"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_nobody_reads_lets_go_of_its_connection_slot() {
+    let files = rtmpws_tests::TempDir::new("pkg");
+    std::fs::write(files.path().join("big.bin"), vec![7u8; 32 << 20]).unwrap();
+    let mut gateway = Gateway::start(&format!(
+        "max_connections = 2\nwrite_timeout_secs = 1\npackage_dir = \"{}\"",
+        files.path().display()
+    ));
+    // Two downloads that never read fill both connection slots.
+    let stalled: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(gateway.http).unwrap();
+            write!(stream, "GET /pkg/big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    // Their writes timed out: the slots are free again for a viewer.
+    still_serves(&mut gateway).await;
+    drop(stalled);
+}
