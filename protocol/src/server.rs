@@ -20,7 +20,7 @@ use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{BandwidthLimit, Command, Envelope, Message, UserControl};
 use crate::status::{Info, Status};
-use crate::types::{MediaKind, StreamId, Timestamp};
+use crate::types::{MediaKind, MessageType, StreamId, Timestamp};
 
 /// Settings of a server session.
 #[derive(Debug, Clone)]
@@ -163,8 +163,73 @@ pub enum ServerEvent {
     },
     /// A message the session ignored and why, for the application's logs.
     Ignored {
-        reason: String,
+        reason: IgnoreReason,
     },
+}
+
+/// Why the session ignored a message. Kept as data and put into words only when displayed,
+/// so a client sending floods of messages the session drops costs no formatting unless the
+/// application logs them; and no payload is ever printed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IgnoreReason {
+    /// A message of a type the session does not act on.
+    Message {
+        stream_id: StreamId,
+        type_id: MessageType,
+    },
+    MediaOnUnknownStream {
+        stream_id: StreamId,
+        kind: MediaKind,
+    },
+    DataOnUnknownStream {
+        stream_id: StreamId,
+    },
+    DataWithoutHandler {
+        stream_id: StreamId,
+    },
+    BeforeConnect {
+        command: CommandName,
+    },
+    CommandOnUnknownStream {
+        command: CommandName,
+        stream_id: StreamId,
+    },
+    CloseUnknownStream {
+        stream_id: Option<StreamId>,
+    },
+    SecondConnect,
+}
+
+impl std::fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IgnoreReason::Message { stream_id, type_id } => {
+                write!(f, "message of type {} on stream {stream_id}", type_id.0)
+            }
+            IgnoreReason::MediaOnUnknownStream { stream_id, kind } => {
+                write!(f, "{kind:?} on stream {stream_id}, which was not created")
+            }
+            IgnoreReason::DataOnUnknownStream { stream_id } => {
+                write!(f, "data on stream {stream_id}, which was not created")
+            }
+            IgnoreReason::DataWithoutHandler { stream_id } => {
+                write!(
+                    f,
+                    "data message without a handler name on stream {stream_id}"
+                )
+            }
+            IgnoreReason::BeforeConnect { command } => {
+                write!(f, "{command} before connect was accepted")
+            }
+            IgnoreReason::CommandOnUnknownStream { command, stream_id } => {
+                write!(f, "{command} on stream {stream_id}, which was not created")
+            }
+            IgnoreReason::CloseUnknownStream { stream_id } => {
+                write!(f, "closeStream for unknown stream {stream_id:?}")
+            }
+            IgnoreReason::SecondConnect => f.write_str("a second connect on one connection"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -415,7 +480,7 @@ impl ServerSession {
             .send(stream_id, Timestamp::ZERO, &Message::Command(command));
     }
 
-    fn ignore(&mut self, reason: String) {
+    fn ignore(&mut self, reason: IgnoreReason) {
         self.events.push_back(ServerEvent::Ignored { reason });
     }
 
@@ -433,7 +498,10 @@ impl ServerSession {
             Message::UserControl(
                 UserControl::SetBufferLength { .. } | UserControl::PingResponse(_),
             ) => {}
-            other => self.ignore(format!("message on stream {stream_id}: {other:?}")),
+            other => self.ignore(IgnoreReason::Message {
+                stream_id,
+                type_id: other.type_id(self.link.amf3_envelope),
+            }),
         }
     }
 
@@ -452,15 +520,13 @@ impl ServerSession {
                 payload,
             });
         } else {
-            self.ignore(format!(
-                "{kind:?} on stream {stream_id}, which was not created"
-            ));
+            self.ignore(IgnoreReason::MediaOnUnknownStream { stream_id, kind });
         }
     }
 
     fn data(&mut self, stream_id: StreamId, timestamp: Timestamp, mut values: Vec<Value>) {
         if !self.streams.contains_key(&stream_id) {
-            return self.ignore(format!("data on stream {stream_id}, which was not created"));
+            return self.ignore(IgnoreReason::DataOnUnknownStream { stream_id });
         }
         // Encoders wrap metadata as ["@setDataFrame", "onMetaData", {...}]: the gateway keeps
         // and forwards the inner message. A bare "@setDataFrame" (an rml_rtmp crash) is dropped.
@@ -473,9 +539,7 @@ impl ServerSession {
                 timestamp,
                 values,
             }),
-            _ => self.ignore(format!(
-                "data message without a handler name on stream {stream_id}"
-            )),
+            _ => self.ignore(IgnoreReason::DataWithoutHandler { stream_id }),
         }
     }
 
@@ -492,12 +556,13 @@ impl ServerSession {
         match &name {
             CommandName::Connect => self.connect(transaction_id, command_object, args),
             _ if self.phase != Phase::Connected => {
-                self.ignore(format!("{name} before connect was accepted"))
+                self.ignore(IgnoreReason::BeforeConnect { command: name })
             }
             _ if name.is_stream_command() && !self.streams.contains_key(&message_stream) => self
-                .ignore(format!(
-                    "{name} on stream {message_stream}, which was not created"
-                )),
+                .ignore(IgnoreReason::CommandOnUnknownStream {
+                    command: name,
+                    stream_id: message_stream,
+                }),
             CommandName::CreateStream => self.create_stream(transaction_id),
             CommandName::ReleaseStream => self.reply_result(transaction_id, vec![Value::Undefined]),
             // The FMLE publish calls, and the CDN-style subscribe calls that ffmpeg makes
@@ -550,7 +615,7 @@ impl ServerSession {
                     Some(id) if self.streams.contains_key(&id) => self
                         .events
                         .push_back(ServerEvent::StreamClosed { stream_id: id }),
-                    _ => self.ignore(format!("closeStream for unknown stream {id:?}")),
+                    _ => self.ignore(IgnoreReason::CloseUnknownStream { stream_id: id }),
                 }
             }
             CommandName::Publish => self.publish(message_stream, &args),
@@ -739,7 +804,7 @@ impl ServerSession {
 
     fn connect(&mut self, transaction_id: f64, command_object: Value, args: Vec<Value>) {
         if self.phase != Phase::AwaitingConnect {
-            return self.ignore("a second connect on one connection".into());
+            return self.ignore(IgnoreReason::SecondConnect);
         }
         self.connect_transaction = transaction_id;
         self.object_encoding = command_object.get_f64("objectEncoding").unwrap_or(0.0);
