@@ -99,6 +99,12 @@ pub struct Config {
     /// clients answer); one silent twice as long is disconnected, so vanished peers (no FIN,
     /// e.g. a laptop closed mid-session) do not hold a connection slot forever. 0: never.
     pub ping_interval_secs: u64,
+
+    // Budgets: what one connection or stream may make the gateway hold. Memory is in bytes.
+    /// Most bytes the unfinished messages of one connection may hold, across all its chunk
+    /// streams together (each is also bounded by `max_message_size`); past it the connection
+    /// is closed.
+    pub max_reassembly_bytes: usize,
 }
 
 impl Default for Config {
@@ -128,6 +134,7 @@ impl Default for Config {
             subscriber_max_dropped: 5000,
             write_timeout_secs: 10,
             ping_interval_secs: 30,
+            max_reassembly_bytes: 16 << 20,
         }
     }
 }
@@ -210,6 +217,13 @@ impl Config {
                 "subscriber_queue and max_connections must be positive".into(),
             ));
         }
+        if self.max_reassembly_bytes < self.max_message_size as usize {
+            return Err(ConfigError::Invalid(format!(
+                "max_reassembly_bytes {} is less than max_message_size {}: a message of that \
+                 size could never arrive",
+                self.max_reassembly_bytes, self.max_message_size
+            )));
+        }
         // Durations become timers: keep them where time arithmetic cannot overflow.
         let day = 24 * 60 * 60;
         for (key, secs) in [
@@ -251,5 +265,12 @@ mod tests {
         assert!(config.validate().is_err());
         let config: Config = toml::from_str("ping_interval_secs = 18446744073709551615").unwrap();
         assert!(config.validate().is_err(), "a timer that would overflow");
+    }
+
+    #[test]
+    fn budgets_that_would_refuse_everything_are_refused() {
+        let config: Config = toml::from_str("max_reassembly_bytes = 1000").unwrap();
+        assert!(config.validate().is_err(), "smaller than one message");
+        Config::default().validate().unwrap();
     }
 }

@@ -55,6 +55,7 @@ impl Gateway {
             chunk_limits: DecoderLimits {
                 max_chunk_size: self.config.max_peer_chunk_size,
                 max_message_size: self.config.max_message_size,
+                max_reassembly_bytes: self.config.max_reassembly_bytes,
                 ..DecoderLimits::default()
             },
             chunk_size: self.config.chunk_size,

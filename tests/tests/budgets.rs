@@ -1,0 +1,131 @@
+//! Budgets: each limit of what one connection may make the gateway hold, pushed past through
+//! the real gateway. The offender gets a clean refusal or is disconnected, and a viewer of
+//! another stream keeps receiving media meanwhile.
+
+use std::time::Duration;
+
+use rtmpws_protocol::chunk::{ChunkEncoder, MessageHeader};
+use rtmpws_protocol::client::ClientEvent;
+use rtmpws_protocol::{ChunkStreamId, MediaKind, MessageType, StreamId, Timestamp};
+use rtmpws_tests::{summarize, test_flv, Ffmpeg, Gateway, TestClient};
+
+/// ffmpeg publishing `live/NAME` and a WebSocket viewer already receiving its video.
+async fn healthy_viewer(gateway: &Gateway, name: &str) -> (Ffmpeg, TestClient) {
+    let ffmpeg = Ffmpeg::publish(&test_flv(30), &gateway.rtmp_url(&format!("live/{name}")));
+    let mut viewer = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    assert!(viewer.connect_answer().await.0);
+    let stream = viewer.create_stream().await;
+    viewer.session().play(stream, name, -2.0, -1.0, true);
+    viewer.flush().await;
+    viewer
+        .wait_for("video", |e| {
+            matches!(
+                e,
+                ClientEvent::Media {
+                    kind: MediaKind::Video,
+                    ..
+                }
+            )
+        })
+        .await;
+    (ffmpeg, viewer)
+}
+
+/// The viewer still receives video (the test stream has 30 frames a second).
+async fn keeps_playing(viewer: &mut TestClient) {
+    let events = viewer.collect_for(Duration::from_millis(1500)).await;
+    let frames = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                ClientEvent::Media {
+                    kind: MediaKind::Video,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(!viewer.is_closed(), "the healthy viewer was disconnected");
+    assert!(
+        frames >= 10,
+        "the healthy viewer got {frames} video frames in 1.5 s: {:?}",
+        summarize(&events)
+    );
+}
+
+/// A fmt 0 chunk header: chunk stream `csid` (3..=63), a message of `length` bytes.
+fn fmt0_header(csid: u8, length: u32, type_id: MessageType, stream_id: u32) -> Vec<u8> {
+    let mut header = vec![csid, 0, 0, 0];
+    header.extend_from_slice(&length.to_be_bytes()[1..]);
+    header.push(type_id.0);
+    header.extend_from_slice(&stream_id.to_le_bytes());
+    header
+}
+
+/// One whole message on the control chunk stream, chunked at 4096.
+fn control_message(type_id: MessageType, payload: &[u8]) -> Vec<u8> {
+    let mut encoder = ChunkEncoder::new();
+    encoder.set_chunk_size(4096);
+    let mut out = bytes::BytesMut::new();
+    let header = MessageHeader {
+        csid: ChunkStreamId::CONTROL,
+        timestamp: Timestamp(0),
+        type_id,
+        stream_id: StreamId(0),
+    };
+    encoder.encode(&header, payload, &mut out).unwrap();
+    out.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_unfinished_messages_past_the_reassembly_budget_disconnect() {
+    let gateway = Gateway::start("max_message_size = 524288\nmax_reassembly_bytes = 1048576");
+    let (_ffmpeg, mut viewer) = healthy_viewer(&gateway, "cam").await;
+
+    let mut attacker = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(attacker.connect_answer().await.0);
+    // 64 KiB chunks, then 20 chunk streams each left with the first 64 KiB of a 400 KB
+    // message: each is within max_message_size, together they pass 1 MiB at the 17th.
+    attacker
+        .send_raw(&control_message(
+            MessageType::SET_CHUNK_SIZE,
+            &65536u32.to_be_bytes(),
+        ))
+        .await;
+    for csid in 10..30 {
+        let mut chunk = fmt0_header(csid, 400_000, MessageType::VIDEO, 1);
+        chunk.extend(std::iter::repeat_n(0x27u8, 65536));
+        attacker.send_raw(&chunk).await;
+    }
+    assert!(
+        attacker.closes_within(Duration::from_secs(5)).await,
+        "the attacker stays connected"
+    );
+    assert!(
+        gateway.log().contains("reassembly limit"),
+        "no log line says why"
+    );
+    keeps_playing(&mut viewer).await;
+
+    // Below the budget, the same pattern is fine: 15 unfinished messages, then finished.
+    let mut client = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(client.connect_answer().await.0);
+    client
+        .send_raw(&control_message(
+            MessageType::SET_CHUNK_SIZE,
+            &65536u32.to_be_bytes(),
+        ))
+        .await;
+    for csid in 10..25 {
+        let mut chunk = fmt0_header(csid, 65536 + 10, MessageType::VIDEO, 1);
+        chunk.extend(std::iter::repeat_n(0x27u8, 65536));
+        client.send_raw(&chunk).await;
+    }
+    for csid in 10..25 {
+        let mut rest = vec![0xC0 | csid];
+        rest.extend_from_slice(&[0x27; 10]);
+        client.send_raw(&rest).await;
+    }
+    assert!(client.is_open_after(Duration::from_millis(500)).await);
+}
