@@ -34,7 +34,9 @@ pub struct ServerConfig {
     pub peer_bandwidth: u32,
     /// `fmsVer` in the connect reply; many clients check that it starts with "FMS/".
     pub fms_version: String,
-    /// Most NetStreams one connection may create.
+    /// Most NetStreams one connection may have at once (deleteStream gives one back); a
+    /// createStream past it is answered `_error` NetConnection.Call.Failed and the connection
+    /// goes on.
     pub max_streams: usize,
 }
 
@@ -775,13 +777,22 @@ impl ServerSession {
 
     fn create_stream(&mut self, transaction_id: f64) {
         if self.streams.len() >= self.config.max_streams {
+            let description = format!(
+                "createStream: this connection already has {} streams, the most it may have; \
+                 delete one first",
+                self.streams.len()
+            );
+            return self.fail_call(transaction_id, &description);
+        }
+        // Ids are never reused, so after 2^32-1 createStream calls there are none left.
+        let Some(next) = self.next_stream_id.checked_add(1) else {
             return self.fail_call(
                 transaction_id,
-                "createStream: too many streams on this connection",
+                "createStream: this connection has used up every stream id",
             );
-        }
+        };
         let id = StreamId(self.next_stream_id);
-        self.next_stream_id += 1;
+        self.next_stream_id = next;
         self.streams.insert(id, ());
         self.reply_result(transaction_id, vec![Value::Number(f64::from(id.0))]);
     }

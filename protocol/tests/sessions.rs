@@ -71,7 +71,11 @@ impl Pair {
 
     /// Handshake, connect to `app`, accept.
     fn connected(app: &str) -> Pair {
-        let mut pair = Pair::new(ServerConfig::default());
+        Pair::connected_with(app, ServerConfig::default())
+    }
+
+    fn connected_with(app: &str, config: ServerConfig) -> Pair {
+        let mut pair = Pair::new(config);
         pair.client.connect(
             Value::object([
                 ("app", app.into()),
@@ -710,4 +714,42 @@ fn media_chunked_once_reaches_every_connection_with_its_own_stream_id() {
             matches!(&events[1], ClientEvent::Media { stream_id, timestamp: Timestamp(1250), .. } if *stream_id == stream)
         );
     }
+}
+
+#[test]
+fn create_stream_past_max_streams_fails_and_the_connection_goes_on() {
+    let config = ServerConfig {
+        max_streams: 3,
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::connected_with("live", config);
+    let streams: Vec<StreamId> = (0..3).map(|_| pair.stream()).collect();
+    assert_eq!(streams, [StreamId(1), StreamId(2), StreamId(3)]);
+    let transaction = pair.client.create_stream();
+    pair.run();
+    match &pair.take_client_events()[..] {
+        [ClientEvent::CallError {
+            transaction_id,
+            args,
+            ..
+        }] => {
+            assert_eq!(*transaction_id, transaction);
+            assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
+            assert!(args[0]
+                .get_str("description")
+                .is_some_and(|d| d.contains("already has 3 streams")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!pair.server.is_closing());
+    // Deleting one gives its place back; ids are not reused.
+    pair.client.delete_stream(StreamId(2));
+    pair.run();
+    assert!(matches!(
+        pair.take_server_events()[..],
+        [ServerEvent::StreamClosed {
+            stream_id: StreamId(2)
+        }]
+    ));
+    assert_eq!(pair.stream(), StreamId(4));
 }

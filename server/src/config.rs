@@ -105,6 +105,9 @@ pub struct Config {
     /// streams together (each is also bounded by `max_message_size`); past it the connection
     /// is closed.
     pub max_reassembly_bytes: usize,
+    /// Most NetStreams one connection may have at once; createStream past it is answered
+    /// `_error` NetConnection.Call.Failed and the connection goes on.
+    pub max_streams_per_connection: usize,
 }
 
 impl Default for Config {
@@ -135,6 +138,7 @@ impl Default for Config {
             write_timeout_secs: 10,
             ping_interval_secs: 30,
             max_reassembly_bytes: 16 << 20,
+            max_streams_per_connection: 16,
         }
     }
 }
@@ -224,6 +228,12 @@ impl Config {
                 self.max_reassembly_bytes, self.max_message_size
             )));
         }
+        if self.max_streams_per_connection == 0 {
+            return Err(ConfigError::Invalid(
+                "max_streams_per_connection must be positive: no client could play or publish"
+                    .into(),
+            ));
+        }
         // Durations become timers: keep them where time arithmetic cannot overflow.
         let day = 24 * 60 * 60;
         for (key, secs) in [
@@ -271,6 +281,8 @@ mod tests {
     fn budgets_that_would_refuse_everything_are_refused() {
         let config: Config = toml::from_str("max_reassembly_bytes = 1000").unwrap();
         assert!(config.validate().is_err(), "smaller than one message");
+        let config: Config = toml::from_str("max_streams_per_connection = 0").unwrap();
+        assert!(config.validate().is_err(), "no stream at all");
         Config::default().validate().unwrap();
     }
 }

@@ -59,6 +59,7 @@ impl Gateway {
                 ..DecoderLimits::default()
             },
             chunk_size: self.config.chunk_size,
+            max_streams: self.config.max_streams_per_connection,
             ..ServerConfig::default()
         }
     }

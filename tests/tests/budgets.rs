@@ -129,3 +129,41 @@ async fn many_unfinished_messages_past_the_reassembly_budget_disconnect() {
     }
     assert!(client.is_open_after(Duration::from_millis(500)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_stream_past_the_limit_fails_and_the_connection_stays() {
+    let gateway = Gateway::start("max_streams_per_connection = 2");
+    let (_ffmpeg, mut viewer) = healthy_viewer(&gateway, "cam").await;
+
+    let mut client = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(client.connect_answer().await.0);
+    let first = client.create_stream().await;
+    let second = client.create_stream().await;
+    let transaction = client.session().create_stream();
+    client.flush().await;
+    let refusal = client
+        .wait_for("createStream _error", |e| {
+            matches!(e, ClientEvent::CallError { transaction_id, .. } if *transaction_id == transaction)
+        })
+        .await;
+    let ClientEvent::CallError { args, .. } = refusal else {
+        unreachable!()
+    };
+    assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
+    assert!(
+        args[0]
+            .get_str("description")
+            .is_some_and(|d| d.contains("already has 2 streams")),
+        "{args:?}"
+    );
+    keeps_playing(&mut viewer).await;
+
+    // The connection goes on: its streams play, and a deleted one makes room for another.
+    client.session().play(first, "cam", -2.0, -1.0, true);
+    client.flush().await;
+    client.wait_status("NetStream.Play.Start").await;
+    client.session().delete_stream(second);
+    client.flush().await;
+    let third = client.create_stream().await;
+    assert!(third.0 > second.0);
+}
