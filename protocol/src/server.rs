@@ -38,6 +38,9 @@ pub struct ServerConfig {
     /// createStream past it is answered `_error` NetConnection.Call.Failed and the connection
     /// goes on.
     pub max_streams: usize,
+    /// Longest stream name, in bytes, that publish, play, play2, getStreamLength,
+    /// releaseStream and the FC calls accept (see [`StreamNameError`] for the answers).
+    pub max_stream_name_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -50,8 +53,29 @@ impl Default for ServerConfig {
             peer_bandwidth: 2_500_000,
             fms_version: "FMS/3,5,7,7009".into(),
             max_streams: 16,
+            max_stream_name_bytes: 1024,
         }
     }
+}
+
+/// Why the session refused a stream name before the application saw it.
+///
+/// A name longer than [`ServerConfig::max_stream_name_bytes`] is answered where it arrives,
+/// never echoed back, and never reaches the application, so no registry key, playlist entry,
+/// file name or status description can be made of it:
+/// - `publish`: NetStream.Publish.BadName, the answer FMS gives a name it will not publish.
+/// - `play`, `play2`: NetStream.Play.StreamNotFound. No publisher can have used the name
+///   (publish refuses it) and no file in a media folder has it, so it names nothing, and
+///   FMS answers a name that names nothing with StreamNotFound (Play.Failed is for a stream
+///   that exists but cannot be played).
+/// - `getStreamLength`, `releaseStream`, `FCPublish`, `FCUnpublish`, `FCSubscribe`,
+///   `FCUnsubscribe`: `_error` NetConnection.Call.Failed. getStreamLength's usual answer for
+///   an unknown name, 0, also means "live", which would be a lie.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamNameError {
+    #[error("the stream name is {len} bytes long; at most {max} are allowed")]
+    TooLong { len: usize, max: usize },
 }
 
 /// A client's `connect` request.
@@ -501,7 +525,11 @@ impl ServerSession {
                     "{name} on stream {message_stream}, which was not created"
                 )),
             CommandName::CreateStream => self.create_stream(transaction_id),
-            CommandName::ReleaseStream => self.reply_result(transaction_id, vec![Value::Undefined]),
+            CommandName::ReleaseStream => {
+                if !self.refuse_call_name(&name, transaction_id, name_arg().as_deref()) {
+                    self.reply_result(transaction_id, vec![Value::Undefined]);
+                }
+            }
             // The FMLE publish calls, and the CDN-style subscribe calls that ffmpeg makes
             // before every play: acknowledged the way FMS and its CDNs do.
             CommandName::FcPublish => self.answer_fc(
@@ -526,7 +554,11 @@ impl ServerSession {
                 self.answer_fc(&name, transaction_id, Status::NetStreamPlayStop, name_arg())
             }
             CommandName::GetStreamLength => {
-                let name = name_arg().unwrap_or_default();
+                let stream_name = name_arg();
+                if self.refuse_call_name(&name, transaction_id, stream_name.as_deref()) {
+                    return;
+                }
+                let name = stream_name.unwrap_or_default();
                 self.events.push_back(ServerEvent::StreamLengthRequested {
                     transaction_id,
                     name,
@@ -590,6 +622,9 @@ impl ServerSession {
         status: Status,
         stream_name: Option<String>,
     ) {
+        if self.refuse_call_name(name, transaction_id, stream_name.as_deref()) {
+            return;
+        }
         let handler = format!("on{name}");
         let info = Info::new(status, stream_name.unwrap_or_default()).into_value();
         self.send_command(StreamId::CONTROL, &handler, 0.0, Value::Null, vec![info]);
@@ -604,7 +639,58 @@ impl ServerSession {
         );
     }
 
+    /// Checks a stream name against [`ServerConfig::max_stream_name_bytes`].
+    pub fn check_name(&self, name: &str) -> Result<(), StreamNameError> {
+        let max = self.config.max_stream_name_bytes;
+        if name.len() > max {
+            return Err(StreamNameError::TooLong {
+                len: name.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses a call's stream name (see [`StreamNameError`]) with `_error`
+    /// NetConnection.Call.Failed; false if the name is fine or there is none.
+    fn refuse_call_name(
+        &mut self,
+        call: &CommandName,
+        transaction_id: f64,
+        name: Option<&str>,
+    ) -> bool {
+        let Some(Err(e)) = name.map(|name| self.check_name(name)) else {
+            return false;
+        };
+        self.ignore(format!("{call} refused: {e}"));
+        self.fail_call(transaction_id, &format!("{call}: {e}"));
+        true
+    }
+
+    /// Refuses a NetStream command's name (see [`StreamNameError`]) with `status` on its
+    /// stream; false if the name is fine.
+    fn refuse_name(
+        &mut self,
+        stream_id: StreamId,
+        command: &CommandName,
+        name: &str,
+        status: Status,
+    ) -> bool {
+        let Err(e) = self.check_name(name) else {
+            return false;
+        };
+        self.ignore(format!("{command} on stream {stream_id} refused: {e}"));
+        self.send_status(stream_id, Info::new(status, format!("{command}: {e}")));
+        true
+    }
+
     fn publish(&mut self, stream_id: StreamId, args: &[Value]) {
+        if let Some(stream_name) = args.first().and_then(Value::as_str) {
+            let status = Status::NetStreamPublishBadName;
+            if self.refuse_name(stream_id, &CommandName::Publish, stream_name, status) {
+                return;
+            }
+        }
         match args.first().and_then(Value::as_str) {
             Some(stream_name) if !stream_name.is_empty() => {
                 let event = ServerEvent::PublishRequested {
@@ -623,6 +709,12 @@ impl ServerSession {
 
     fn play(&mut self, stream_id: StreamId, args: &[Value]) {
         let arg = |i: usize| args.get(i);
+        if let Some(Value::String(stream_name)) = arg(0) {
+            let status = Status::NetStreamPlayStreamNotFound;
+            if self.refuse_name(stream_id, &CommandName::Play, stream_name, status) {
+                return;
+            }
+        }
         match arg(0) {
             Some(Value::String(stream_name)) if !stream_name.is_empty() => {
                 let number = |i: usize, default: f64| match arg(i) {
@@ -672,6 +764,18 @@ impl ServerSession {
             Some(
                 options @ (Value::Object(_) | Value::TypedObject { .. } | Value::EcmaArray(_)),
             ) => {
+                for key in ["streamName", "oldStreamName"] {
+                    if let Some(name) = options.get_str(key) {
+                        if self.refuse_name(
+                            stream_id,
+                            &CommandName::Play2,
+                            name,
+                            Status::NetStreamPlayStreamNotFound,
+                        ) {
+                            return;
+                        }
+                    }
+                }
                 let options = options.clone();
                 self.events
                     .push_back(ServerEvent::Play2Requested { stream_id, options });

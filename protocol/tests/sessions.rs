@@ -753,3 +753,91 @@ fn create_stream_past_max_streams_fails_and_the_connection_goes_on() {
     ));
     assert_eq!(pair.stream(), StreamId(4));
 }
+
+#[test]
+fn over_long_stream_names_are_refused_where_they_arrive() {
+    let config = ServerConfig {
+        max_stream_name_bytes: 16,
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::connected_with("live", config);
+    let s = pair.stream();
+    let long = "n".repeat(17);
+    let fits = "n".repeat(16);
+    let only_ignored = |events: &[ServerEvent]| {
+        events
+            .iter()
+            .all(|e| matches!(e, ServerEvent::Ignored { .. }))
+    };
+    let description = |events: &[ClientEvent]| match events {
+        [ClientEvent::Status { info, stream_id }] if *stream_id == s => {
+            info.get_str("description").unwrap_or_default().to_owned()
+        }
+        other => panic!("{other:?}"),
+    };
+
+    let (server, client) = pair.command(s, "publish", vec![long.as_str().into(), "live".into()]);
+    assert!(only_ignored(&server), "{server:?}");
+    assert_eq!(status_codes(&client), ["NetStream.Publish.BadName"]);
+    assert_eq!(
+        description(&client),
+        "publish: the stream name is 17 bytes long; at most 16 are allowed"
+    );
+    let (server, _) = pair.command(s, "publish", vec![fits.as_str().into(), "live".into()]);
+    assert!(matches!(&server[..], [ServerEvent::PublishRequested { name, .. }] if *name == fits));
+
+    let (server, client) = pair.command(s, "play", vec![long.as_str().into()]);
+    assert!(only_ignored(&server), "{server:?}");
+    assert_eq!(status_codes(&client), ["NetStream.Play.StreamNotFound"]);
+    assert!(
+        !description(&client).contains(&long),
+        "the name is not echoed"
+    );
+    let (server, _) = pair.command(s, "play", vec![fits.as_str().into()]);
+    assert!(matches!(&server[..], [ServerEvent::PlayRequested { .. }]));
+
+    for (name, old_name) in [(&long, &fits), (&fits, &long)] {
+        let options = Value::object([
+            ("streamName", name.as_str().into()),
+            ("oldStreamName", old_name.as_str().into()),
+        ]);
+        let (server, client) = pair.command(s, "play2", vec![options]);
+        assert!(only_ignored(&server), "{server:?}");
+        assert_eq!(status_codes(&client), ["NetStream.Play.StreamNotFound"]);
+    }
+
+    for call in [
+        "getStreamLength",
+        "releaseStream",
+        "FCPublish",
+        "FCUnpublish",
+        "FCSubscribe",
+        "FCUnsubscribe",
+    ] {
+        let transaction = pair.client.call(call, vec![long.as_str().into()]);
+        pair.run();
+        assert!(only_ignored(&pair.take_server_events()), "{call}");
+        match &pair.take_client_events()[..] {
+            [ClientEvent::CallError {
+                transaction_id,
+                args,
+                ..
+            }] => {
+                assert_eq!(*transaction_id, transaction, "{call}");
+                assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
+                assert!(args[0]
+                    .get_str("description")
+                    .is_some_and(|d| d.starts_with(call) && d.contains("17 bytes")));
+            }
+            other => panic!("{call}: {other:?}"),
+        }
+        pair.client.call(call, vec![fits.as_str().into()]);
+        pair.run();
+        pair.take_server_events();
+        assert!(!pair
+            .take_client_events()
+            .iter()
+            .any(|e| matches!(e, ClientEvent::CallError { .. })));
+    }
+    assert!(!pair.server.is_closing());
+}

@@ -108,6 +108,10 @@ pub struct Config {
     /// Most NetStreams one connection may have at once; createStream past it is answered
     /// `_error` NetConnection.Call.Failed and the connection goes on.
     pub max_streams_per_connection: usize,
+    /// Longest stream name, in bytes (query string included), that publish, play, play2,
+    /// getStreamLength and the FC calls accept: publish gets NetStream.Publish.BadName, play
+    /// and play2 NetStream.Play.StreamNotFound, calls `_error` NetConnection.Call.Failed.
+    pub max_stream_name_bytes: usize,
 }
 
 impl Default for Config {
@@ -139,6 +143,7 @@ impl Default for Config {
             ping_interval_secs: 30,
             max_reassembly_bytes: 16 << 20,
             max_streams_per_connection: 16,
+            max_stream_name_bytes: 1024,
         }
     }
 }
@@ -228,9 +233,10 @@ impl Config {
                 self.max_reassembly_bytes, self.max_message_size
             )));
         }
-        if self.max_streams_per_connection == 0 {
+        if self.max_streams_per_connection == 0 || self.max_stream_name_bytes == 0 {
             return Err(ConfigError::Invalid(
-                "max_streams_per_connection must be positive: no client could play or publish"
+                "max_streams_per_connection and max_stream_name_bytes must be positive: no \
+                 client could play or publish"
                     .into(),
             ));
         }
@@ -283,6 +289,8 @@ mod tests {
         assert!(config.validate().is_err(), "smaller than one message");
         let config: Config = toml::from_str("max_streams_per_connection = 0").unwrap();
         assert!(config.validate().is_err(), "no stream at all");
+        let config: Config = toml::from_str("max_stream_name_bytes = 0").unwrap();
+        assert!(config.validate().is_err(), "no name at all");
         Config::default().validate().unwrap();
     }
 }

@@ -60,6 +60,7 @@ impl Gateway {
             },
             chunk_size: self.config.chunk_size,
             max_streams: self.config.max_streams_per_connection,
+            max_stream_name_bytes: self.config.max_stream_name_bytes,
             ..ServerConfig::default()
         }
     }

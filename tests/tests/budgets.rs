@@ -167,3 +167,44 @@ async fn create_stream_past_the_limit_fails_and_the_connection_stays() {
     let third = client.create_stream().await;
     assert!(third.0 > second.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_stream_names_are_refused_and_the_connection_stays() {
+    let gateway = Gateway::start("max_stream_name_bytes = 64");
+    let (_ffmpeg, mut viewer) = healthy_viewer(&gateway, "cam").await;
+
+    let long = "x".repeat(65);
+    let mut client = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(client.connect_answer().await.0);
+    let stream = client.create_stream().await;
+    client.session().publish(stream, &long, "live");
+    client.flush().await;
+    let bad = client.wait_status("NetStream.Publish.BadName").await;
+    assert_eq!(
+        bad.get_str("description"),
+        Some("publish: the stream name is 65 bytes long; at most 64 are allowed")
+    );
+    client.session().play(stream, &long, -2.0, -1.0, true);
+    client.flush().await;
+    client.wait_status("NetStream.Play.StreamNotFound").await;
+    let transaction = client
+        .session()
+        .call("getStreamLength", vec![long.as_str().into()]);
+    client.flush().await;
+    client
+        .wait_for("getStreamLength _error", |e| {
+            matches!(e, ClientEvent::CallError { transaction_id, .. } if *transaction_id == transaction)
+        })
+        .await;
+    assert!(
+        !gateway.log().contains(&long),
+        "the name reached the gateway"
+    );
+    keeps_playing(&mut viewer).await;
+
+    // A name at the limit plays.
+    let fits = "y".repeat(64);
+    client.session().play(stream, &fits, -1.0, -1.0, true);
+    client.flush().await;
+    client.wait_status("NetStream.Play.Start").await;
+}
