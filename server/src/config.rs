@@ -112,6 +112,10 @@ pub struct Config {
     /// getStreamLength and the FC calls accept: publish gets NetStream.Publish.BadName, play
     /// and play2 NetStream.Play.StreamNotFound, calls `_error` NetConnection.Call.Failed.
     pub max_stream_name_bytes: usize,
+    /// Most recorded items waiting in one NetStream's playlist behind the one playing (play
+    /// with reset false, play2 append); past it the item is refused with
+    /// NetStream.Play.Failed.
+    pub max_playlist_items: usize,
 }
 
 impl Default for Config {
@@ -144,6 +148,7 @@ impl Default for Config {
             max_reassembly_bytes: 16 << 20,
             max_streams_per_connection: 16,
             max_stream_name_bytes: 1024,
+            max_playlist_items: 256,
         }
     }
 }

@@ -208,3 +208,47 @@ async fn over_long_stream_names_are_refused_and_the_connection_stays() {
     client.flush().await;
     client.wait_status("NetStream.Play.Start").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playlist_appends_past_the_limit_fail_and_playback_goes_on() {
+    let gateway = Gateway::start("max_playlist_items = 2");
+    gateway.add_recorded("vod", "a.flv", &std::fs::read(test_flv(2)).unwrap());
+    let (_ffmpeg, mut viewer) = healthy_viewer(&gateway, "cam").await;
+
+    let mut client = TestClient::connect(&gateway.ws_url("vod"), &[]).await;
+    assert!(client.connect_answer().await.0);
+    let stream = client.create_stream().await;
+    client.session().play(stream, "a", 0.0, -1.0, true);
+    for _ in 0..5 {
+        client.session().play(stream, "a", 0.0, -1.0, false);
+    }
+    client.flush().await;
+    client.wait_status("NetStream.Play.Start").await;
+    for _ in 0..3 {
+        let failed = client.wait_status("NetStream.Play.Failed").await;
+        assert_eq!(
+            failed.get_str("description"),
+            Some("Cannot add a to the playlist: 2 items are already waiting, the most allowed.")
+        );
+        assert_eq!(failed.get_str("details"), Some("a"));
+    }
+    keeps_playing(&mut viewer).await;
+    // The first item plays on, then the two that fitted, then the playlist ends.
+    client.wait_for("the switch to the second item", |e| {
+        matches!(e, ClientEvent::PlayStatus { info, .. } if info.get_str("code") == Some("NetStream.Play.Switch"))
+    }).await;
+    client.wait_status("NetStream.Play.Stop").await;
+    let switches = client
+        .events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::PlayStatus { info, .. } if info.get_str("code") == Some("NetStream.Play.Switch")))
+        .count();
+    assert_eq!(switches, 2, "{:#?}", summarize(&client.events));
+    let failures = client
+        .events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Status { info, .. } if info.get_str("code") == Some("NetStream.Play.Failed")))
+        .count();
+    assert_eq!(failures, 3);
+    assert!(!client.is_closed());
+}
