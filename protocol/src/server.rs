@@ -41,6 +41,13 @@ pub struct ServerConfig {
     /// Longest stream name, in bytes, that publish, play, play2, getStreamLength,
     /// releaseStream and the FC calls accept (see [`StreamNameError`] for the answers).
     pub max_stream_name_bytes: usize,
+    /// Most bytes of output that may wait to be drained. Past it the session stops: input
+    /// being read fails with [`LinkError::OutputTooLarge`], and [`ServerSession::poll_event`]
+    /// hands out no more events and closes the session (see [`ServerSession::close_reason`]).
+    /// It is checked after each incoming message and before each event, i.e. each time the
+    /// peer's requests could add to the output; what the application sends on its own
+    /// between drains (media) is not refused.
+    pub max_queued_output_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +61,7 @@ impl Default for ServerConfig {
             fms_version: "FMS/3,5,7,7009".into(),
             max_streams: 16,
             max_stream_name_bytes: 1024,
+            max_queued_output_bytes: 64 << 20,
         }
     }
 }
@@ -215,6 +223,8 @@ pub struct ServerSession {
     /// Streams created with createStream; ids are never reused on one connection.
     streams: BTreeMap<StreamId, ()>,
     next_stream_id: u32,
+    /// Why the session closed itself, when it did.
+    close_reason: Option<String>,
 }
 
 impl ServerSession {
@@ -230,6 +240,7 @@ impl ServerSession {
             object_encoding: 0.0,
             streams: BTreeMap::new(),
             next_stream_id: 1,
+            close_reason: None,
         }
     }
 
@@ -251,12 +262,38 @@ impl ServerSession {
             if self.phase == Phase::Closing {
                 break;
             }
+            self.check_output()?;
         }
         Ok(())
     }
 
+    /// The next event. `None` also once the output is over
+    /// [`ServerConfig::max_queued_output_bytes`]: the session then closes (flush what is
+    /// queued, then close the connection), and [`ServerSession::close_reason`] says why.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        if self.phase != Phase::Closing {
+            if let Err(e) = self.check_output() {
+                self.phase = Phase::Closing;
+                self.events.clear();
+                self.close_reason = Some(e.to_string());
+                return None;
+            }
+        }
         self.events.pop_front()
+    }
+
+    /// Why the session closed itself (its output over budget), if it did.
+    pub fn close_reason(&self) -> Option<&str> {
+        self.close_reason.as_deref()
+    }
+
+    fn check_output(&self) -> Result<(), LinkError> {
+        let queued = self.link.queued_bytes();
+        let max = self.config.max_queued_output_bytes;
+        if queued > max {
+            return Err(LinkError::OutputTooLarge { queued, max });
+        }
+        Ok(())
     }
 
     /// Moves the bytes to send, in order, to `into`.

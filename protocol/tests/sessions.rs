@@ -841,3 +841,50 @@ fn over_long_stream_names_are_refused_where_they_arrive() {
     }
     assert!(!pair.server.is_closing());
 }
+
+#[test]
+fn output_past_its_budget_stops_the_session() {
+    let config = ServerConfig {
+        max_queued_output_bytes: 8192,
+        ..ServerConfig::default()
+    };
+    // Many calls at once, each answered with _error: reading stops past the budget.
+    let mut pair = Pair::connected_with("live", config.clone());
+    for _ in 0..200 {
+        pair.client.call("noSuchMethod", vec![]);
+    }
+    let input = pair.client.take_output();
+    match pair.server.handle_input(&input) {
+        Err(rtmpws_protocol::LinkError::OutputTooLarge { queued, max: 8192 }) => {
+            assert!(queued > 8192 && queued < 8192 + 1024, "{queued}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Output the application queued while handling events: no more events, and closed.
+    let mut pair = Pair::connected_with("live", config);
+    let s = pair.stream();
+    pair.client.play(s, "a", -2.0, -1.0, true);
+    pair.client.play(s, "b", -2.0, -1.0, true);
+    let input = pair.client.take_output();
+    pair.server.handle_input(&input).unwrap();
+    assert!(matches!(
+        pair.server.poll_event(),
+        Some(ServerEvent::PlayRequested { .. })
+    ));
+    pair.server.send_data(
+        s,
+        Timestamp::ZERO,
+        vec!["onMetaData".into(), "x".repeat(9000).into()],
+    );
+    assert_eq!(
+        pair.server.poll_event(),
+        None,
+        "the second play is not handed out"
+    );
+    assert!(pair.server.is_closing());
+    assert!(pair
+        .server
+        .close_reason()
+        .is_some_and(|why| why.contains("over the 8192-byte limit")));
+}

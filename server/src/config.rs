@@ -116,6 +116,13 @@ pub struct Config {
     /// with reset false, play2 append); past it the item is refused with
     /// NetStream.Play.Failed.
     pub max_playlist_items: usize,
+    /// Most bytes queued for one client and not yet written, checked each time its requests
+    /// add to them (after each message it sends, before each of its requests is carried
+    /// out); past it, it is disconnected. A client that sends many commands at once without
+    /// reading their answers hits it; one turn of output is written before anything more is
+    /// read, so a client that merely reads slowly waits instead (write_timeout_secs).
+    /// Must hold a joining subscriber's snapshot: gop_cache_bytes + 3 * max_message_size.
+    pub max_queued_output_bytes: usize,
 }
 
 impl Default for Config {
@@ -149,6 +156,7 @@ impl Default for Config {
             max_streams_per_connection: 16,
             max_stream_name_bytes: 1024,
             max_playlist_items: 256,
+            max_queued_output_bytes: 64 << 20,
         }
     }
 }
@@ -245,6 +253,17 @@ impl Config {
                     .into(),
             ));
         }
+        // A joining subscriber is sent metadata, two sequence headers and the GOP at once.
+        let snapshot = (self.max_message_size as usize)
+            .saturating_mul(3)
+            .saturating_add(self.gop_cache_bytes);
+        if self.max_queued_output_bytes < snapshot {
+            return Err(ConfigError::Invalid(format!(
+                "max_queued_output_bytes {} is less than gop_cache_bytes + 3 * \
+                 max_message_size = {snapshot}: a joining subscriber's snapshot would not fit",
+                self.max_queued_output_bytes
+            )));
+        }
         // Durations become timers: keep them where time arithmetic cannot overflow.
         let day = 24 * 60 * 60;
         for (key, secs) in [
@@ -296,6 +315,8 @@ mod tests {
         assert!(config.validate().is_err(), "no stream at all");
         let config: Config = toml::from_str("max_stream_name_bytes = 0").unwrap();
         assert!(config.validate().is_err(), "no name at all");
+        let config: Config = toml::from_str("max_queued_output_bytes = 33554432").unwrap();
+        assert!(config.validate().is_err(), "no room for a snapshot");
         Config::default().validate().unwrap();
     }
 }

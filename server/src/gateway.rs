@@ -61,6 +61,7 @@ impl Gateway {
             chunk_size: self.config.chunk_size,
             max_streams: self.config.max_streams_per_connection,
             max_stream_name_bytes: self.config.max_stream_name_bytes,
+            max_queued_output_bytes: self.config.max_queued_output_bytes,
             ..ServerConfig::default()
         }
     }

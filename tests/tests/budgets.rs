@@ -252,3 +252,40 @@ async fn playlist_appends_past_the_limit_fail_and_playback_goes_on() {
     assert_eq!(failures, 3);
     assert!(!client.is_closed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_more_output_than_the_budget_at_once_disconnects() {
+    // A snapshot must fit: 1 MiB of GOP + 3 * 256 KiB <= 2 MiB.
+    let gateway = Gateway::start(
+        "gop_cache_bytes = 1048576\nmax_message_size = 262144\nmax_queued_output_bytes = 2097152",
+    );
+    let (_ffmpeg, mut viewer) = healthy_viewer(&gateway, "cam").await;
+
+    // One WebSocket message of 300 plays of the same stream: each is answered with the
+    // stream's snapshot (its GOP so far), many megabytes in all, asked for in a few kilobytes.
+    let mut client = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    assert!(client.connect_answer().await.0);
+    let stream = client.create_stream().await;
+    for _ in 0..300 {
+        client.session().play(stream, "cam", -2.0, -1.0, true);
+    }
+    client.flush().await;
+    assert!(
+        client.closes_within(Duration::from_secs(10)).await,
+        "the client stays connected"
+    );
+    assert!(
+        gateway.log().contains("over the 2097152-byte limit"),
+        "no log line says why"
+    );
+    keeps_playing(&mut viewer).await;
+
+    // Playing once, the same client is fine.
+    let mut client = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    assert!(client.connect_answer().await.0);
+    let stream = client.create_stream().await;
+    client.session().play(stream, "cam", -2.0, -1.0, true);
+    client.flush().await;
+    client.wait_status("NetStream.Play.Start").await;
+    assert!(client.is_open_after(Duration::from_millis(500)).await);
+}
