@@ -10,6 +10,7 @@
 //! in FMS's order); the gateway decides (which apps exist, which names are published).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -20,7 +21,7 @@ use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{BandwidthLimit, Command, Envelope, Message, UserControl};
 use crate::status::{Info, Status};
-use crate::types::{MediaKind, StreamId, Timestamp};
+use crate::types::{ChunkStreamId, MediaKind, StreamId, Timestamp};
 
 /// Settings of a server session.
 #[derive(Debug, Clone)]
@@ -63,6 +64,71 @@ impl Default for ServerConfig {
             max_stream_name_bytes: 1024,
             max_queued_output_bytes: 64 << 20,
         }
+    }
+}
+
+/// A data message (onMetaData, onCuePoint, a NetStream.send handler) encoded and chunked
+/// once for every connection it goes to, as [`SharedChunks`] are for media.
+///
+/// Connections differ in the envelope: AMF0 data (type 18) for most, the AMF3 envelope
+/// (type 15, a 0 format byte before the same AMF0 values) for objectEncoding-3 ones, exactly
+/// as [`ServerSession::send_data`] encodes for each. Each form is made the first time a
+/// connection needs it, and then shared.
+#[derive(Debug)]
+pub struct SharedData {
+    timestamp: Timestamp,
+    values: Arc<Vec<Value>>,
+    chunk_size: u32,
+    amf0: OnceLock<SharedChunks>,
+    amf3: OnceLock<SharedChunks>,
+}
+
+impl SharedData {
+    /// `values` at `timestamp`, for connections whose outgoing chunk size is `chunk_size`
+    /// ([`ServerSession::chunk_size`]).
+    pub fn new(timestamp: Timestamp, values: Arc<Vec<Value>>, chunk_size: u32) -> Self {
+        SharedData {
+            timestamp,
+            values,
+            chunk_size,
+            amf0: OnceLock::new(),
+            amf3: OnceLock::new(),
+        }
+    }
+
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
+    pub fn values(&self) -> &Arc<Vec<Value>> {
+        &self.values
+    }
+
+    /// The chunk size the shared forms are cut for.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// The form for a connection that does (or does not) use the AMF3 envelope, made now if
+    /// no connection needed it before.
+    fn chunks(&self, amf3_envelope: bool) -> &SharedChunks {
+        let form = if amf3_envelope {
+            &self.amf3
+        } else {
+            &self.amf0
+        };
+        form.get_or_init(|| {
+            let message = Message::Data(Vec::new());
+            let mut payload = Vec::new();
+            crate::message::encode_data(&self.values, amf3_envelope, &mut payload);
+            SharedChunks::new(
+                ChunkStreamId::STREAM_COMMAND,
+                self.timestamp,
+                message.type_id(amf3_envelope),
+                &payload,
+                self.chunk_size,
+            )
+        })
     }
 }
 
@@ -434,6 +500,22 @@ impl ServerSession {
     /// A data message (onMetaData, onCuePoint, ...).
     pub fn send_data(&mut self, stream_id: StreamId, timestamp: Timestamp, values: Vec<Value>) {
         self.link.send(stream_id, timestamp, &Message::Data(values));
+    }
+
+    /// A data message encoded once for many connections, in this connection's envelope. It
+    /// goes out exactly as [`ServerSession::send_data`] would send it; on the control stream,
+    /// or made for another chunk size, it is encoded for this connection alone.
+    pub fn send_shared_data(
+        &mut self,
+        stream_id: StreamId,
+        data: &SharedData,
+    ) -> Result<(), ChunkError> {
+        if stream_id == StreamId::CONTROL || data.chunk_size != self.link.chunk_size() {
+            self.send_data(stream_id, data.timestamp, data.values.to_vec());
+            return Ok(());
+        }
+        let chunks = data.chunks(self.link.amf3_envelope);
+        self.link.send_shared(stream_id, chunks)
     }
 
     /// A user control event (StreamEOF, StreamDry, ...).

@@ -888,3 +888,78 @@ fn output_past_its_budget_stops_the_session() {
         .close_reason()
         .is_some_and(|why| why.contains("over the 8192-byte limit")));
 }
+
+/// A connected pair whose client asked for `object_encoding`.
+fn connected_with_encoding(object_encoding: f64) -> Pair {
+    let mut pair = Pair::new(ServerConfig::default());
+    pair.client.connect(
+        Value::object([
+            ("app", "live".into()),
+            ("objectEncoding", object_encoding.into()),
+        ]),
+        vec![],
+    );
+    pair.run();
+    pair.take_server_events();
+    pair.server.accept_connect("1");
+    pair.run();
+    pair.take_client_events();
+    pair
+}
+
+#[test]
+fn shared_data_goes_out_as_send_data_would_in_each_envelope() {
+    use rtmpws_protocol::server::SharedData;
+    use std::sync::Arc;
+    let values = vec![
+        "onMetaData".into(),
+        Value::EcmaArray(vec![("width".into(), 320.0.into())]),
+    ];
+    let shared = SharedData::new(
+        Timestamp(40),
+        Arc::new(values.clone()),
+        ServerConfig::default().chunk_size,
+    );
+    // Decodes what a server queued, from a fresh chunk decoder at the server's chunk size.
+    let decode = |segments: &[Bytes]| {
+        let mut decoder = ChunkDecoder::new(DecoderLimits::default());
+        let mut set_chunk_size = vec![2, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
+        set_chunk_size.extend_from_slice(&4096u32.to_be_bytes());
+        decoder.push(&set_chunk_size);
+        decoder.push(&segments.concat());
+        let mut messages = Vec::new();
+        while let Some(message) = decoder.next_message().unwrap() {
+            messages.push(message);
+        }
+        messages.remove(0);
+        messages
+    };
+    let mut shared_segments = Vec::new();
+    for (encoding, type_id) in [(0.0, MessageType::DATA_AMF0), (3.0, MessageType::DATA_AMF3)] {
+        for _ in 0..2 {
+            let mut plain = connected_with_encoding(encoding);
+            let mut sharing = connected_with_encoding(encoding);
+            let s = plain.stream();
+            assert_eq!(sharing.stream(), s);
+            plain.server.send_data(s, Timestamp(40), values.clone());
+            sharing.server.send_shared_data(s, &shared).unwrap();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            plain.server.drain_output(&mut a);
+            sharing.server.drain_output(&mut b);
+            let (a_messages, b_messages) = (decode(&a), decode(&b));
+            assert_eq!(a_messages, b_messages, "objectEncoding {encoding}");
+            assert_eq!(b_messages[0].header.type_id, type_id);
+            sharing.client.handle_input(&b.concat()).unwrap();
+            assert!(matches!(
+                sharing.client.poll_event(),
+                Some(ClientEvent::Data { values: got, .. }) if got == values
+            ));
+            shared_segments.push(b.last().unwrap().clone());
+        }
+    }
+    // Each envelope was encoded once, and its bytes are shared by the connections using it.
+    let ptr = |i: usize| shared_segments[i].as_ptr();
+    assert_eq!(ptr(0), ptr(1));
+    assert_eq!(ptr(2), ptr(3));
+    assert_ne!(ptr(0), ptr(2));
+}

@@ -13,6 +13,7 @@ use crate::sync::lock;
 use bytes::Bytes;
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::chunk::SharedChunks;
+use rtmpws_protocol::server::SharedData;
 use rtmpws_protocol::MediaKind;
 use rtmpws_protocol::{ChunkStreamId, MessageType, Timestamp};
 use tokio::sync::broadcast;
@@ -66,11 +67,9 @@ impl MediaFrame {
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
     Media(Arc<MediaFrame>),
-    /// A data message (onMetaData, onCuePoint, NetStream.send handlers).
-    Data {
-        timestamp: Timestamp,
-        values: Arc<Vec<Value>>,
-    },
+    /// A data message (onMetaData, onCuePoint, NetStream.send handlers), encoded once for
+    /// every subscriber.
+    Data(Arc<SharedData>),
     Published,
     Unpublished,
 }
@@ -80,7 +79,8 @@ pub enum LiveEvent {
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub published: bool,
-    pub metadata: Option<Arc<Vec<Value>>>,
+    /// The last onMetaData, at timestamp 0, encoded once for every joining subscriber.
+    pub metadata: Option<Arc<SharedData>>,
     pub audio_header: Option<Arc<MediaFrame>>,
     pub video_header: Option<Arc<MediaFrame>>,
     pub gop: Vec<Arc<MediaFrame>>,
@@ -154,13 +154,20 @@ impl LiveStream {
         let _ = self.tx.send(LiveEvent::Media(frame));
     }
 
-    /// Publishes a data message; onMetaData is also kept for late joiners.
-    pub fn push_data(&self, timestamp: Timestamp, values: Arc<Vec<Value>>) {
+    /// Publishes a data message; onMetaData is also kept for late joiners, who get it at
+    /// timestamp 0.
+    pub fn push_data(&self, data: Arc<SharedData>) {
         let mut state = self.state();
-        if values.first().and_then(Value::as_str) == Some("onMetaData") {
-            state.snapshot.metadata = Some(Arc::clone(&values));
+        if data.values().first().and_then(Value::as_str) == Some("onMetaData") {
+            let metadata = if data.timestamp() == Timestamp::ZERO {
+                Arc::clone(&data)
+            } else {
+                let values = Arc::clone(data.values());
+                Arc::new(SharedData::new(Timestamp::ZERO, values, data.chunk_size()))
+            };
+            state.snapshot.metadata = Some(metadata);
         }
-        let _ = self.tx.send(LiveEvent::Data { timestamp, values });
+        let _ = self.tx.send(LiveEvent::Data(data));
     }
 }
 
@@ -284,10 +291,11 @@ mod tests {
     fn late_joiners_get_headers_and_the_gop_from_its_keyframe() {
         let registry = Registry::new(16, 1 << 20);
         let stream = registry.publish("live", "cam", 1).unwrap();
-        stream.push_data(
+        stream.push_data(Arc::new(SharedData::new(
             Timestamp(0),
             Arc::new(vec!["onMetaData".into(), Value::EcmaArray(vec![])]),
-        );
+            4096,
+        )));
         stream.push_media(frame(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0]));
         stream.push_media(frame(MediaKind::Audio, 0, &[0xAF, 0, 0x12, 0x10]));
         stream.push_media(frame(MediaKind::Video, 0, &[0x17, 1, 0, 0, 0, 1]));

@@ -95,7 +95,7 @@ impl Connection {
         values: Vec<Value>,
     ) {
         if let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) {
-            publisher.data(timestamp, values);
+            publisher.data(timestamp, values, self.session.chunk_size());
         }
     }
 
