@@ -109,6 +109,12 @@ impl SharedData {
         self.chunk_size
     }
 
+    /// The length of the AMF0 payload (the AMF3 envelope adds a byte), encoding it now if no
+    /// connection needed it yet.
+    pub fn payload_len(&self) -> usize {
+        self.chunks(false).payload_len()
+    }
+
     /// The form for a connection that does (or does not) use the AMF3 envelope, made now if
     /// no connection needed it before.
     fn chunks(&self, amf3_envelope: bool) -> &SharedChunks {

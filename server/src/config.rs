@@ -123,6 +123,12 @@ pub struct Config {
     /// read, so a client that merely reads slowly waits instead (write_timeout_secs).
     /// Must hold a joining subscriber's snapshot: gop_cache_bytes + 3 * max_message_size.
     pub max_queued_output_bytes: usize,
+    /// About how many bytes of messages a live stream's ring keeps for subscribers that are
+    /// behind, besides its `subscriber_queue` messages: a message larger than
+    /// subscriber_queue_bytes / subscriber_queue takes as many ring places as its size needs,
+    /// so big frames push old ones out sooner. Lost places count towards
+    /// `subscriber_max_dropped` as messages.
+    pub subscriber_queue_bytes: usize,
 }
 
 impl Default for Config {
@@ -157,6 +163,7 @@ impl Default for Config {
             max_stream_name_bytes: 1024,
             max_playlist_items: 256,
             max_queued_output_bytes: 64 << 20,
+            subscriber_queue_bytes: 64 << 20,
         }
     }
 }
@@ -253,6 +260,13 @@ impl Config {
                     .into(),
             ));
         }
+        if self.subscriber_queue_bytes < self.subscriber_queue {
+            return Err(ConfigError::Invalid(format!(
+                "subscriber_queue_bytes {} is less than a byte for each of the {} messages of \
+                 subscriber_queue",
+                self.subscriber_queue_bytes, self.subscriber_queue
+            )));
+        }
         // A joining subscriber is sent metadata, two sequence headers and the GOP at once.
         let snapshot = (self.max_message_size as usize)
             .saturating_mul(3)
@@ -317,6 +331,8 @@ mod tests {
         assert!(config.validate().is_err(), "no name at all");
         let config: Config = toml::from_str("max_queued_output_bytes = 33554432").unwrap();
         assert!(config.validate().is_err(), "no room for a snapshot");
+        let config: Config = toml::from_str("subscriber_queue_bytes = 1000").unwrap();
+        assert!(config.validate().is_err(), "less than a byte a message");
         Config::default().validate().unwrap();
     }
 }

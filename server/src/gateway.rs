@@ -31,7 +31,11 @@ impl Gateway {
         Gateway {
             policy: Policy::new(&config),
             lag: LagPolicy::new(&config),
-            registry: Registry::new(config.subscriber_queue, config.gop_cache_bytes),
+            registry: Registry::new(
+                config.subscriber_queue,
+                config.subscriber_queue_bytes,
+                config.gop_cache_bytes,
+            ),
             library: Arc::new(Library::new(config.media_dir.clone())),
             recordings: Arc::default(),
             next_id: AtomicU64::new(1),

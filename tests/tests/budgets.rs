@@ -289,3 +289,79 @@ async fn asking_for_more_output_than_the_budget_at_once_disconnects() {
     client.wait_status("NetStream.Play.Start").await;
     assert!(client.is_open_after(Duration::from_millis(500)).await);
 }
+
+/// A stream of 150 video frames of 100 KB, published while one subscriber stalls (reads
+/// nothing) and another reads everything; then the stalled one reads. Returns whether the
+/// stalled one was told InsufficientBW, and how many of the frames the reader got.
+async fn stall_through_large_frames(gateway: &Gateway) -> (bool, usize) {
+    let mut publisher = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(publisher.connect_answer().await.0);
+    let p = publisher.create_stream().await;
+    publisher.session().publish(p, "big", "live");
+    publisher.flush().await;
+    publisher.wait_status("NetStream.Publish.Start").await;
+    let mut reader = TestClient::connect(&gateway.ws_url("live"), &[]).await;
+    assert!(reader.connect_answer().await.0);
+    let r = reader.create_stream().await;
+    reader.session().play(r, "big", -1.0, -1.0, true);
+    reader.flush().await;
+    reader.wait_status("NetStream.Play.Start").await;
+    let mut stalled = TestClient::connect_slow(&gateway.rtmp_url("live"), 4096).await;
+    assert!(stalled.connect_answer().await.0);
+    let s = stalled.create_stream().await;
+    stalled.session().play(s, "big", -1.0, -1.0, true);
+    stalled.flush().await;
+    stalled.wait_status("NetStream.Play.Start").await;
+
+    let publish = tokio::spawn(async move {
+        for seq in 0u32..150 {
+            let mut body = vec![if seq % 50 == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+            body.resize(100_000, 0xAB);
+            publisher.session().send_media(
+                p,
+                Timestamp(seq * 20),
+                MediaKind::Video,
+                bytes::Bytes::from(body),
+            );
+            publisher.flush().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        publisher
+    });
+    let mut frames = 0;
+    while frames < 150 {
+        match reader.next_event(Duration::from_secs(5)).await {
+            Some(ClientEvent::Media { .. }) => frames += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let _publisher = publish.await.unwrap();
+    let events = stalled.collect_for(Duration::from_secs(4)).await;
+    let warned = events.iter().any(|e| {
+        matches!(e, ClientEvent::Status { info, .. } if info.get_str("code") == Some("NetStream.Play.InsufficientBW"))
+    });
+    (warned, frames)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_ring_is_bounded_in_bytes_as_well_as_messages() {
+    // 1024 places of 1 KiB: a 100 KB frame takes 98 of them, so the ring keeps about ten.
+    let gateway = Gateway::start(
+        "subscriber_queue_bytes = 1048576\nsubscriber_max_dropped = 1000000\ninsufficient_bw_interval_secs = 1",
+    );
+    let (_ffmpeg, mut viewer) = healthy_viewer(&gateway, "cam").await;
+    let (warned, frames) = stall_through_large_frames(&gateway).await;
+    assert!(warned, "the stalled subscriber lost nothing");
+    assert_eq!(frames, 150, "the reading subscriber lost frames");
+    keeps_playing(&mut viewer).await;
+
+    // With the default 64 MiB, the same 15 MB stall fits the ring's 1024 messages: no loss.
+    let gateway = Gateway::start("subscriber_max_dropped = 1000000");
+    let (warned, frames) = stall_through_large_frames(&gateway).await;
+    assert!(
+        !warned,
+        "the stalled subscriber lost frames with the default budget"
+    );
+    assert_eq!(frames, 150);
+}

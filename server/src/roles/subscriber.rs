@@ -114,6 +114,7 @@ impl Subscriber {
                     Status::NetStreamPlayPublishNotify.info(&self.name),
                 );
             }
+            LiveEvent::Pad => {}
             LiveEvent::Unpublished => {
                 self.published = false;
                 session.send_status(
