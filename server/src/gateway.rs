@@ -34,7 +34,11 @@ impl Gateway {
         Gateway {
             policy: Policy::new(&config),
             lag: LagPolicy::new(&config),
-            registry: Registry::new(config.subscriber_queue, config.gop_cache_bytes),
+            registry: Registry::new(
+                config.subscriber_queue,
+                config.subscriber_queue_bytes,
+                config.gop_cache_bytes,
+            ),
             library: Arc::new(Library::new(config.media_dir.clone())),
             recordings: Arc::default(),
             hooks: Hooks::new(Duration::from_secs(config.hook_timeout_secs)),
@@ -59,9 +63,13 @@ impl Gateway {
             chunk_limits: DecoderLimits {
                 max_chunk_size: self.config.max_peer_chunk_size,
                 max_message_size: self.config.max_message_size,
+                max_reassembly_bytes: self.config.max_reassembly_bytes,
                 ..DecoderLimits::default()
             },
             chunk_size: self.config.chunk_size,
+            max_streams: self.config.max_streams_per_connection,
+            max_stream_name_bytes: self.config.max_stream_name_bytes,
+            max_queued_output_bytes: self.config.max_queued_output_bytes,
             ..ServerConfig::default()
         }
     }
