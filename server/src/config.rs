@@ -82,6 +82,13 @@ pub struct Config {
     /// Origins whose pages may open WebSocket connections (`https://example.com`); empty:
     /// any. An upgrade from another Origin gets HTTP 403 and never reaches RTMP.
     pub allowed_origins: Vec<String>,
+    /// Load balancers and reverse proxies whose word on the client's address is believed
+    /// (`"10.0.0.0/8"`, `"127.0.0.1"`): their `X-Forwarded-For` on WebSocket upgrades, and
+    /// with `proxy_protocol` their PROXY headers; see [`crate::proxy`].
+    pub trusted_proxies: Vec<String>,
+    /// Connections from a trusted proxy to the TCP listeners (RTMP, HTTP, and the TLS ones)
+    /// begin with a PROXY protocol header (v1 or v2), as HAProxy's `send-proxy` sends it.
+    pub proxy_protocol: bool,
     /// Seconds an HTTP callback (on_connect, on_publish, …) may take; past it, refused.
     pub hook_timeout_secs: u64,
     /// Outgoing RTMP chunk size (the same for every connection, so media is chunked once).
@@ -194,6 +201,8 @@ impl Default for Config {
             package_dir: "dist".into(),
             apps: Apps::default(),
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            proxy_protocol: false,
             hook_timeout_secs: 5,
             chunk_size: 4096,
             max_peer_chunk_size: 1 << 24,
@@ -304,6 +313,14 @@ impl Config {
         }
         if let Some(problem) = self.apps.problems().into_iter().next() {
             return Err(ConfigError::Invalid(problem));
+        }
+        if let Err(e) = crate::proxy::TrustedProxies::parse(&self.trusted_proxies) {
+            return Err(ConfigError::Invalid(e.to_string()));
+        }
+        if self.proxy_protocol && self.trusted_proxies.is_empty() {
+            return Err(ConfigError::Invalid(
+                "proxy_protocol needs trusted_proxies: whose PROXY headers to believe".into(),
+            ));
         }
         for origin in &self.allowed_origins {
             if origin.ends_with('/') || !origin.contains("://") {

@@ -14,6 +14,7 @@ use crate::hooks::Hooks;
 use crate::lag::LagPolicy;
 use crate::live::Registry;
 use crate::policy::Policy;
+use crate::proxy::TrustedProxies;
 use crate::record::Recordings;
 use crate::vod::Library;
 
@@ -25,6 +26,8 @@ pub struct Gateway {
     pub library: Arc<Library>,
     pub recordings: Arc<Recordings>,
     pub hooks: Hooks,
+    /// Whose word on a client's address is believed.
+    pub proxies: TrustedProxies,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
 }
@@ -42,6 +45,8 @@ impl Gateway {
             library: Arc::new(Library::new(config.media_dir.clone())),
             recordings: Arc::default(),
             hooks: Hooks::new(Duration::from_secs(config.hook_timeout_secs)),
+            // Validated with the config: an entry that does not parse never gets here.
+            proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
             next_id: AtomicU64::new(1),
             shutdown,
             config,

@@ -9,6 +9,7 @@
 //! | [`listen`] | listeners, the accept loops, the connection limit, the shutdown sequence |
 //! | [`tls`] | the certificate and key, TLS handshakes for https:// and rtmps:// |
 //! | [`http`] | the demo page, the client package, WebSocket upgrades |
+//! | [`proxy`] | the client's address behind trusted proxies (X-Forwarded-For, PROXY protocol) |
 //! | [`transport`] | TCP and WebSocket as one byte stream with batched writes |
 //! | [`driver`] | one task per connection: the select loop over transport, feeds, timers, shutdown |
 //! | [`connection`] | a connection's plain state: its session, the role of each NetStream, dispatch of session events |
@@ -38,6 +39,7 @@ pub mod listen;
 pub mod live;
 pub mod names;
 pub mod policy;
+pub mod proxy;
 pub mod record;
 pub mod roles;
 pub mod routing;

@@ -358,6 +358,15 @@ impl TestClient {
     }
 
     async fn open_pipe_with(url: &str, receive_buffer: Option<u32>) -> TestClient {
+        Self::open_pipe_as(url, receive_buffer, &[]).await
+    }
+
+    /// Like [`Self::open_pipe_with`]; a WebSocket upgrade carries `headers` too.
+    async fn open_pipe_as(
+        url: &str,
+        receive_buffer: Option<u32>,
+        headers: &[(&str, &str)],
+    ) -> TestClient {
         let session = ClientSession::new(ClientConfig::default());
         let pipe = if let Some(rest) = url.strip_prefix("rtmp://") {
             let host: SocketAddr = rest.split('/').next().unwrap().parse().unwrap();
@@ -367,7 +376,16 @@ impl TestClient {
             }
             Pipe::Tcp(socket.connect(host).await.unwrap())
         } else {
-            let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+            let mut request = url.into_client_request().unwrap();
+            for (name, value) in headers {
+                request.headers_mut().insert(
+                    tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                        .unwrap(),
+                    value.parse().unwrap(),
+                );
+            }
+            let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
             Pipe::Ws(Box::new(ws))
         };
         let mut client = TestClient {
@@ -390,7 +408,16 @@ impl TestClient {
 
     /// Opens the URL and sends `connect` for its app, with tcUrl as Flash derives it.
     pub async fn connect(url: &str, extra: &[(&str, Value)]) -> TestClient {
-        let mut client = Self::open(url).await;
+        Self::connect_as(url, extra, &[]).await
+    }
+
+    /// Like [`Self::connect`] over `ws://`, with extra HTTP headers on the upgrade.
+    pub async fn connect_as(
+        url: &str,
+        extra: &[(&str, Value)],
+        headers: &[(&str, &str)],
+    ) -> TestClient {
+        let mut client = Self::open_pipe_as(url, None, headers).await;
         let app = url.splitn(4, '/').nth(3).unwrap_or_default().to_owned();
         let mut props = vec![
             ("app".to_owned(), Value::from(app)),

@@ -521,3 +521,34 @@ async fn publishers_cannot_send_the_servers_statuses_to_viewers() {
         "other names are relayed: {relayed:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
+    let hooks = HookServer::start(Box::new(|_| (200, None, Duration::ZERO))).await;
+    let hook = format!("[apps.live]\non_connect = \"{}/connect\"\n", hooks.url);
+    let addr_of = |hooks: &HookServer| {
+        let calls = hooks.calls("connect");
+        calls
+            .last()
+            .map(|c| c.fields["addr"].clone())
+            .unwrap_or_default()
+    };
+    let behind = Gateway::start(&format!("trusted_proxies = [\"127.0.0.0/8\"]\n{hook}"));
+    for (header, expected) in [
+        ("203.0.113.9", "203.0.113.9"),
+        // What a client wrote itself stands left of what the proxy saw, and is not believed.
+        ("1.2.3.4, 203.0.113.9", "203.0.113.9"),
+        ("not an address", "127.0.0.1"),
+    ] {
+        let url = behind.ws_url("live");
+        let mut client = TestClient::connect_as(&url, &[], &[("x-forwarded-for", header)]).await;
+        assert!(client.connect_answer().await.0);
+        assert_eq!(addr_of(&hooks), expected, "X-Forwarded-For: {header}");
+    }
+    // From a peer that is not a trusted proxy, the header is a claim like any other.
+    let direct = Gateway::start(&hook);
+    let url = direct.ws_url("live");
+    let mut client = TestClient::connect_as(&url, &[], &[("x-forwarded-for", "203.0.113.9")]).await;
+    assert!(client.connect_answer().await.0);
+    assert_eq!(addr_of(&hooks), "127.0.0.1");
+}
