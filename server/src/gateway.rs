@@ -8,6 +8,7 @@ use rtmpws_protocol::chunk::DecoderLimits;
 use rtmpws_protocol::server::ServerConfig;
 use tokio::sync::watch;
 
+use crate::admission::Door;
 use crate::config::Config;
 use crate::lag::LagPolicy;
 use crate::live::Registry;
@@ -17,6 +18,8 @@ use crate::vod::Library;
 
 pub struct Gateway {
     pub config: Config,
+    /// Per-address counts and the budget of connections at the door.
+    pub door: Arc<Door>,
     pub policy: Policy,
     pub lag: LagPolicy,
     pub registry: Registry,
@@ -29,6 +32,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> Self {
         Gateway {
+            door: Arc::new(Door::new(&config)),
             policy: Policy::new(&config),
             lag: LagPolicy::new(&config),
             registry: Registry::new(config.subscriber_queue, config.gop_cache_bytes),

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`config`] | flags and the TOML file |
 //! | [`listen`] | listeners, the accept loops, the connection limit, the shutdown sequence |
+//! | [`admission`] | the door: per-address limits, the budget of half-finished handshakes, shedding |
 //! | [`http`] | the demo page, the client package, WebSocket upgrades |
 //! | [`transport`] | TCP and WebSocket as one byte stream with batched writes |
 //! | [`driver`] | one task per connection: the select loop over transport, feeds, timers, shutdown |
@@ -22,6 +23,7 @@
 //! | [`record`] | recording live streams to FLV |
 //! | [`sync`] | locks that survive a panicked holder |
 
+pub mod admission;
 pub mod config;
 pub mod connection;
 pub mod driver;

@@ -1,12 +1,14 @@
 //! The gateway's front door and its end: binding the listeners, accepting connections under
-//! the connection limit, and the shutdown sequence (peers told, recordings made final).
+//! the connection limit and the door's rules ([`crate::admission`]), and the shutdown sequence
+//! (peers told, recordings made final).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
 use tracing::{info, warn};
 
@@ -22,8 +24,8 @@ const SHUTDOWN_RECORDING_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs the gateway until SIGTERM or Ctrl-C, then shuts it down.
 pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<()> {
-    let rtmp = TcpListener::bind(config.rtmp_addr).await?;
-    let http = TcpListener::bind(config.http_addr).await?;
+    let rtmp = bind(config.rtmp_addr, config.listen_backlog)?;
+    let http = bind(config.http_addr, config.listen_backlog)?;
     let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
     info!(rtmp = %rtmp_addr, http = %http_addr, apps = ?config.apps, "rtmpws-gateway listening");
     if let Some(path) = addr_file {
@@ -95,6 +97,23 @@ fn write_addr_file(path: &Path, rtmp: SocketAddr, http: SocketAddr) -> std::io::
     std::fs::rename(&temp, path)
 }
 
+/// Binds a listener as `TcpListener::bind` does (SO_REUSEADDR on Unix, so a restart does not
+/// wait out TIME_WAIT), with a listen backlog of `backlog`.
+fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// Most connections taken from the kernel's queue in one go before the loop lets the rest of
+/// the runtime have a turn.
+const ACCEPT_BATCH: usize = 1024;
+
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     gateway: Arc<Gateway>,
@@ -105,26 +124,86 @@ async fn accept_loop<F, Fut>(
     F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let mut errors = ErrorLog::default();
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: back off rather than spin.
-                warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
+        // Wait for one connection, then take every other one already queued (until the
+        // kernel says WouldBlock), so a burst is drained in one wake-up.
+        let mut accepted = Some(listener.accept().await);
+        let mut taken = 0;
+        while let Some(result) = accepted.take() {
+            let (stream, peer) = match result {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    errors.note(&e);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    break;
+                }
+            };
+            admit(stream, peer, &gateway, &limit, &tasks, &handler);
+            taken += 1;
+            if taken == ACCEPT_BATCH {
+                tokio::task::yield_now().await;
+                break;
             }
-        };
-        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-            warn!(%peer, "refused: connection limit reached");
-            continue;
-        };
-        let task = handler(stream, Arc::clone(&gateway), peer.to_string());
-        let token = Arc::clone(&tasks);
-        tokio::spawn(async move {
-            task.await;
-            drop((permit, token));
-        });
+            accepted = match std::future::poll_fn(|cx| Poll::Ready(listener.poll_accept(cx))).await
+            {
+                Poll::Ready(result) => Some(result),
+                Poll::Pending => None,
+            };
+        }
+    }
+}
+
+/// Lets one accepted connection in, or closes it at once (a refusal costs a close and a
+/// count; the door logs the counts at most once a second).
+fn admit<F, Fut>(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    gateway: &Arc<Gateway>,
+    limit: &Arc<Semaphore>,
+    tasks: &Arc<()>,
+    handler: &F,
+) where
+    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Ok(permit) = Arc::clone(limit).try_acquire_owned() else {
+        gateway.door.refused_full();
+        return;
+    };
+    let Ok(admitted) = gateway.door.admit(peer.ip()) else {
+        return;
+    };
+    let task = admitted.run(handler(stream, Arc::clone(gateway), peer.to_string()));
+    let token = Arc::clone(tasks);
+    tokio::spawn(async move {
+        task.await;
+        drop((permit, token));
+    });
+}
+
+/// Accept errors, logged at most once a second with a count (a full file table fails every
+/// accept until connections end).
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<tokio::time::Instant>,
+    since: u64,
+}
+
+impl ErrorLog {
+    fn note(&mut self, error: &std::io::Error) {
+        self.since += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now - last < Duration::from_secs(1))
+        {
+            return;
+        }
+        warn!(failures = self.since, "accept failed: {error}");
+        self.last = Some(now);
+        self.since = 0;
     }
 }
 
