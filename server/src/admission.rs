@@ -14,6 +14,9 @@
 //! when it ends. Refusals and sheds are logged at most once a second, with counts: during a
 //! flood, a line per connection would cost more than the connection.
 //!
+//! An HTTP request for a file (the demo page, the client package) stays at the door until it
+//! is answered. Client addresses are compared whole, IPv4-mapped IPv6 as IPv4.
+//!
 //! A connection's place at the door ([`Ticket`]) travels with its task (a task-local, see
 //! [`Admitted::run`]), so the listeners' handlers and the HTTP side keep their signatures;
 //! the connection driver calls [`passed`] once the connect is accepted.
