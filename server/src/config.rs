@@ -99,6 +99,19 @@ pub struct Config {
     pub max_message_size: u32,
     /// Most connections at once, TCP and WebSocket together.
     pub max_connections: usize,
+    /// Most connections from one client address, at the door or past it (see below).
+    pub max_connections_per_ip: usize,
+    /// Most connections at the door at once: accepted, but not yet through the HTTP upgrade
+    /// (WebSocket), the RTMP handshake and an accepted connect. One more sheds the oldest at
+    /// the door. Taken as at most `max_connections - 1`, so half-finished handshakes cannot
+    /// take every place.
+    pub max_handshaking: usize,
+    /// Most connections at the door from one client address; one more sheds that address's
+    /// oldest at the door.
+    pub max_handshaking_per_ip: usize,
+    /// Connections the kernel may hold completed for each listener before the gateway accepts
+    /// them (`listen(2)` backlog; the kernel caps it at net.core.somaxconn).
+    pub listen_backlog: u32,
     /// Media messages kept per live stream for subscribers that are behind; a subscriber that
     /// falls further behind skips to the next keyframe.
     pub subscriber_queue: usize,
@@ -208,6 +221,10 @@ impl Default for Config {
             max_peer_chunk_size: 1 << 24,
             max_message_size: 8 << 20,
             max_connections: 10_000,
+            max_connections_per_ip: 1000,
+            max_handshaking: 2048,
+            max_handshaking_per_ip: 128,
+            listen_backlog: 4096,
             subscriber_queue: 1024,
             gop_cache_bytes: 16 << 20,
             connect_timeout_secs: 10,
@@ -362,6 +379,23 @@ impl Config {
                 self.max_queued_output_bytes
             )));
         }
+        if self.max_connections_per_ip == 0
+            || self.max_handshaking == 0
+            || self.max_handshaking_per_ip == 0
+            || self.listen_backlog == 0
+        {
+            return Err(ConfigError::Invalid(
+                "max_connections_per_ip, max_handshaking, max_handshaking_per_ip and \
+                 listen_backlog must be positive"
+                    .into(),
+            ));
+        }
+        if self.listen_backlog > 65535 {
+            return Err(ConfigError::Invalid(format!(
+                "listen_backlog {} is above 65535",
+                self.listen_backlog
+            )));
+        }
         // Durations become timers: keep them where time arithmetic cannot overflow.
         let day = 24 * 60 * 60;
         for (key, secs) in [
@@ -425,6 +459,11 @@ mod tests {
         assert!(config.validate().is_err());
         let config: Config = toml::from_str("ping_interval_secs = 18446744073709551615").unwrap();
         assert!(config.validate().is_err(), "a timer that would overflow");
+        // A small max_connections shrinks the door's budget (below it) rather than refusing.
+        let config: Config = toml::from_str("max_connections = 100").unwrap();
+        assert!(config.validate().is_ok());
+        let config: Config = toml::from_str("max_handshaking_per_ip = 0").unwrap();
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use rtmpws_protocol::chunk::DecoderLimits;
 use rtmpws_protocol::server::ServerConfig;
 use tokio::sync::watch;
 
+use crate::admission::Door;
 use crate::config::Config;
 use crate::hooks::Hooks;
 use crate::lag::LagPolicy;
@@ -20,6 +21,8 @@ use crate::vod::Library;
 
 pub struct Gateway {
     pub config: Config,
+    /// Per-address counts and the budget of connections at the door.
+    pub door: Arc<Door>,
     pub policy: Policy,
     pub lag: LagPolicy,
     pub registry: Registry,
@@ -35,6 +38,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> Self {
         Gateway {
+            door: Arc::new(Door::new(&config)),
             policy: Policy::new(&config),
             lag: LagPolicy::new(&config),
             registry: Registry::new(
