@@ -138,11 +138,26 @@ impl Door {
     /// at the door, shedding the oldest connection at the door if a budget is full, or
     /// refuses it.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, Refusal> {
+        self.admit_as(ip, true)
+    }
+
+    /// Admits a connection from a trusted proxy whose client is not known at accept (a
+    /// WebSocket upgrade whose X-Forwarded-For comes with the request): it counts in the
+    /// door's budget in all, but the per-address limits, which would make the proxy's many
+    /// clients one address, do not apply.
+    pub fn admit_proxied(self: &Arc<Self>, proxy: IpAddr) -> Admitted {
+        match self.admit_as(proxy, false) {
+            Ok(admitted) => admitted,
+            Err(_) => unreachable!("admit_as refuses only by the per-address limit"),
+        }
+    }
+
+    fn admit_as(self: &Arc<Self>, ip: IpAddr, per_address: bool) -> Result<Admitted, Refusal> {
         let ip = ip.to_canonical();
         let mut state = lock(&self.state);
         let state = &mut *state;
         let address = state.addresses.entry(ip).or_default();
-        if address.connections >= self.per_ip {
+        if per_address && address.connections >= self.per_ip {
             state.log.per_ip += 1;
             state.log.maybe_log();
             return Err(Refusal::TooManyFromAddress);
@@ -150,7 +165,7 @@ impl Door {
         address.connections += 1;
         let seq = state.next;
         state.next += 1;
-        let oldest = if address.at_door.len() >= self.half_open_per_ip {
+        let oldest = if per_address && address.at_door.len() >= self.half_open_per_ip {
             address.at_door.first().copied()
         } else if state.at_door.len() >= self.half_open {
             state.at_door.keys().next().copied()

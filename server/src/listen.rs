@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::tls::{Service, Tls};
-use crate::{driver, http, transport};
+use crate::{driver, http, proxy, transport};
 
 /// How long connections get to tell their peers goodbye on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -193,7 +193,7 @@ async fn accept_loop<F, Fut>(
     tasks: Arc<()>,
     handler: F,
 ) where
-    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut,
+    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let mut errors = ErrorLog::default();
@@ -237,20 +237,57 @@ fn admit<F, Fut>(
     tasks: &Arc<()>,
     handler: &F,
 ) where
-    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut,
+    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let Ok(permit) = Arc::clone(limit).try_acquire_owned() else {
         gateway.door.refused_full();
         return;
     };
-    let Ok(admitted) = gateway.door.admit(peer.ip()) else {
-        return;
-    };
-    let task = admitted.run(handler(stream, Arc::clone(gateway), peer.to_string()));
     let token = Arc::clone(tasks);
+    if !gateway.proxies.contains(peer.ip()) {
+        let Ok(admitted) = gateway.door.admit(peer.ip()) else {
+            return;
+        };
+        let task = admitted.run(handler(stream, Arc::clone(gateway), peer.to_string()));
+        tokio::spawn(async move {
+            task.await;
+            drop((permit, token));
+        });
+        return;
+    }
+    if !gateway.config.proxy_protocol {
+        // The client is named later, if at all (X-Forwarded-For on a WebSocket upgrade).
+        let task = gateway.door.admit_proxied(peer.ip()).run(handler(
+            stream,
+            Arc::clone(gateway),
+            peer.to_string(),
+        ));
+        tokio::spawn(async move {
+            task.await;
+            drop((permit, token));
+        });
+        return;
+    }
+    // A trusted proxy speaking the PROXY protocol names the client first: the door counts
+    // the client, not the proxy.
+    let gateway = Arc::clone(gateway);
+    let task = handler.clone();
+    let timeout = Duration::from_secs(gateway.config.connect_timeout_secs);
+    let started = async move {
+        let client = match proxy::read_proxy_header(&stream, timeout).await {
+            Ok(source) => source.unwrap_or(peer),
+            Err(e) => return debug!(%peer, "closing: {e}"),
+        };
+        let Ok(admitted) = gateway.door.admit(client.ip()) else {
+            return;
+        };
+        admitted
+            .run(task(stream, Arc::clone(&gateway), client.to_string()))
+            .await;
+    };
     tokio::spawn(async move {
-        task.await;
+        started.await;
         drop((permit, token));
     });
 }

@@ -358,14 +358,16 @@ impl TestClient {
     }
 
     async fn open_pipe_with(url: &str, receive_buffer: Option<u32>) -> TestClient {
-        Self::open_pipe_as(url, receive_buffer, &[]).await
+        Self::open_pipe_as(url, receive_buffer, &[], &[]).await
     }
 
-    /// Like [`Self::open_pipe_with`]; a WebSocket upgrade carries `headers` too.
+    /// Like [`Self::open_pipe_with`]; a WebSocket upgrade carries `headers` too, and over TCP
+    /// `preamble` goes before the handshake (a load balancer's PROXY header).
     async fn open_pipe_as(
         url: &str,
         receive_buffer: Option<u32>,
         headers: &[(&str, &str)],
+        preamble: &[u8],
     ) -> TestClient {
         let session = ClientSession::new(ClientConfig::default());
         let pipe = if let Some(rest) = url.strip_prefix("rtmp://") {
@@ -374,7 +376,11 @@ impl TestClient {
             if let Some(size) = receive_buffer {
                 socket.set_recv_buffer_size(size).unwrap();
             }
-            Pipe::Tcp(socket.connect(host).await.unwrap())
+            let mut stream = socket.connect(host).await.unwrap();
+            if !preamble.is_empty() {
+                stream.write_all(preamble).await.unwrap();
+            }
+            Pipe::Tcp(stream)
         } else {
             use tokio_tungstenite::tungstenite::client::IntoClientRequest;
             let mut request = url.into_client_request().unwrap();
@@ -417,7 +423,21 @@ impl TestClient {
         extra: &[(&str, Value)],
         headers: &[(&str, &str)],
     ) -> TestClient {
-        let mut client = Self::open_pipe_as(url, None, headers).await;
+        Self::connect_after(url, extra, headers, &[]).await
+    }
+
+    /// Like [`Self::connect`] over `rtmp://`, with `preamble` sent before the handshake.
+    pub async fn connect_behind_proxy(url: &str, preamble: &[u8]) -> TestClient {
+        Self::connect_after(url, &[], &[], preamble).await
+    }
+
+    async fn connect_after(
+        url: &str,
+        extra: &[(&str, Value)],
+        headers: &[(&str, &str)],
+        preamble: &[u8],
+    ) -> TestClient {
+        let mut client = Self::open_pipe_as(url, None, headers, preamble).await;
         let app = url.splitn(4, '/').nth(3).unwrap_or_default().to_owned();
         let mut props = vec![
             ("app".to_owned(), Value::from(app)),
