@@ -154,7 +154,8 @@ pub enum SyncCode {
     Clear,
     /// This client's change was accepted.
     Success,
-    /// This client's change lost to another one; the slot holds the server's value.
+    /// This client's change lost to another one, or was refused; the slot holds the server's
+    /// value (or none).
     Reject,
     /// Another client (or the server) changed the slot.
     Change,
@@ -180,6 +181,8 @@ impl SyncCode {
 pub struct RemoteSharedObject {
     version: u32,
     persistent: bool,
+    /// Between use and release.
+    in_use: bool,
     connected: bool,
     /// Slots in the order they were first set.
     data: Vec<(String, Value)>,
@@ -195,6 +198,11 @@ impl RemoteSharedObject {
 
     pub fn is_persistent(&self) -> bool {
         self.persistent
+    }
+
+    /// Whether this client uses the object (between use and release).
+    pub fn is_in_use(&self) -> bool {
+        self.in_use
     }
 
     /// Whether the server answered the use (use success).
@@ -453,7 +461,11 @@ impl ClientSession {
     /// new one). The answer is a [`SharedObjectEvent::Sync`] with `first` set, or a status.
     pub fn shared_object_use(&mut self, name: &str, persistent: bool) {
         let copy = self.shared_objects.entry(name.to_owned()).or_default();
+        if copy.persistent != persistent {
+            copy.version = 0;
+        }
         copy.persistent = persistent;
+        copy.in_use = true;
         let message = SharedObjectMessage::new(name, copy.version, persistent).with(SoEvent::Use);
         self.send(
             StreamId::CONTROL,
@@ -475,7 +487,7 @@ impl ClientSession {
         name: &str,
         changes: Vec<(String, Value)>,
     ) -> bool {
-        let Some(copy) = self.shared_objects.get_mut(name) else {
+        let Some(copy) = self.shared_objects.get_mut(name).filter(|c| c.in_use) else {
             return false;
         };
         let mut message = SharedObjectMessage::new(name, copy.version, copy.persistent);
@@ -494,7 +506,7 @@ impl ClientSession {
 
     /// Deletes `slot` (AS3's `delete so.data[slot]`), as a request remove event.
     pub fn shared_object_request_remove(&mut self, name: &str, slot: &str) -> bool {
-        let Some(copy) = self.shared_objects.get_mut(name) else {
+        let Some(copy) = self.shared_objects.get_mut(name).filter(|c| c.in_use) else {
             return false;
         };
         copy.remove(slot);
@@ -512,7 +524,7 @@ impl ClientSession {
     /// AS3's `send(handler, ...args)`: every subscriber, this one included, gets a
     /// [`SharedObjectEvent::Message`].
     pub fn shared_object_send(&mut self, name: &str, handler: &str, args: Vec<Value>) -> bool {
-        let Some(copy) = self.shared_objects.get(name) else {
+        let Some(copy) = self.shared_objects.get(name).filter(|c| c.in_use) else {
             return false;
         };
         let message = SharedObjectMessage::new(name, copy.version, copy.persistent).with(
@@ -529,13 +541,21 @@ impl ClientSession {
         true
     }
 
-    /// Unsubscribes (AS3's `close`) and drops the local copy.
+    /// Unsubscribes (AS3's `close`). The local copy of a non-persistent object is dropped;
+    /// a persistent one's stays (readable with [`shared_object`](Self::shared_object)), so
+    /// that a later use sends its version and, if nothing changed, gets use success alone.
     pub fn shared_object_release(&mut self, name: &str) -> bool {
-        let Some(copy) = self.shared_objects.remove(name) else {
+        let Some(copy) = self.shared_objects.get_mut(name).filter(|c| c.in_use) else {
             return false;
         };
+        copy.in_use = false;
+        copy.connected = false;
+        copy.pending.clear();
         let message =
             SharedObjectMessage::new(name, copy.version, copy.persistent).with(SoEvent::Release);
+        if !copy.persistent {
+            self.shared_objects.remove(name);
+        }
         self.send(
             StreamId::CONTROL,
             Timestamp::ZERO,
@@ -544,7 +564,7 @@ impl ClientSession {
         true
     }
 
-    /// The local copy of a shared object in use.
+    /// The local copy of a shared object (in use, or persistent and released).
     pub fn shared_object(&self, name: &str) -> Option<&RemoteSharedObject> {
         self.shared_objects.get(name)
     }
@@ -552,7 +572,11 @@ impl ClientSession {
     /// A shared object message from the server, applied to the local copy; events for an
     /// object not in use are dropped.
     fn shared_object_message(&mut self, message: SharedObjectMessage) {
-        let Some(copy) = self.shared_objects.get_mut(&message.name) else {
+        let Some(copy) = self
+            .shared_objects
+            .get_mut(&message.name)
+            .filter(|c| c.in_use)
+        else {
             return;
         };
         let mut changes = Vec::new();
@@ -595,10 +619,16 @@ impl ClientSession {
                     });
                 }
                 SoEvent::Remove { slot } => {
-                    copy.answered(&slot);
+                    // A remove answering this client's change of the slot: it was refused.
+                    let rejected = copy.answered(&slot);
                     let old_value = copy.remove(&slot);
+                    let code = if rejected {
+                        SyncCode::Reject
+                    } else {
+                        SyncCode::Delete
+                    };
                     changes.push(SyncChange {
-                        code: SyncCode::Delete,
+                        code,
                         name: slot,
                         old_value,
                     });
