@@ -1,5 +1,6 @@
 //! What every connection shares: the configuration and the rules read from it, the live
-//! streams, the recorded items, the recordings in progress, and the shutdown signal.
+//! streams, the recorded items, the recordings in progress, the shared objects, the
+//! connected clients, and the shutdown signal.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,12 +10,14 @@ use rtmpws_protocol::chunk::DecoderLimits;
 use rtmpws_protocol::server::ServerConfig;
 use tokio::sync::watch;
 
+use crate::clients::Clients;
 use crate::config::Config;
 use crate::hooks::Hooks;
 use crate::lag::LagPolicy;
 use crate::live::Registry;
 use crate::policy::Policy;
 use crate::record::Recordings;
+use crate::shared_objects::SharedObjects;
 use crate::vod::Library;
 
 pub struct Gateway {
@@ -25,6 +28,8 @@ pub struct Gateway {
     pub library: Arc<Library>,
     pub recordings: Arc<Recordings>,
     pub hooks: Hooks,
+    pub shared_objects: SharedObjects,
+    pub clients: Clients,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
 }
@@ -38,6 +43,8 @@ impl Gateway {
             library: Arc::new(Library::new(config.media_dir.clone())),
             recordings: Arc::default(),
             hooks: Hooks::new(Duration::from_secs(config.hook_timeout_secs)),
+            shared_objects: SharedObjects::new(&config),
+            clients: Clients::default(),
             next_id: AtomicU64::new(1),
             shutdown,
             config,
