@@ -8,7 +8,9 @@
 //! parsers read through bounds-checked cursors, never size allocations from counts in the
 //! input, and report what was wrong and where through typed errors instead of panicking.
 //!
-//! - [`flv`]: the FLV container (incremental reader, writer) and tag body classification.
+//! - [`flv`]: the FLV container (incremental reader, writer).
+//! - [`tag`]: audio/video tag headers, legacy and enhanced (FourCC, multitrack, ModEx): codec,
+//!   keyframe, sequence header, command, tracks. The one place those questions are answered.
 //! - [`avc`]: `AVCDecoderConfigurationRecord` and SPS (picture size, codec string).
 //! - [`aac`]: `AudioSpecificConfig` (sample rate, channels, codec string).
 //! - [`fmp4`]: the FLV -> fragmented MP4 remuxer feeding one MSE `SourceBuffer`.
@@ -19,5 +21,6 @@ pub mod avc;
 pub mod flv;
 pub mod fmp4;
 mod reader;
+pub mod tag;
 
 pub use fmp4::{RemuxConfig, RemuxError, RemuxOutput, Remuxer};
