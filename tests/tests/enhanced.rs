@@ -283,7 +283,11 @@ async fn enhanced_streams_relay_record_and_play_back() {
         c.flush().await;
         let first = c.wait_for("a keyframe", |e| is_keyframe(e).is_some()).await;
         // The encoders' first picture is at 0 to 7 ms.
-        assert!(is_keyframe(&first).is_some_and(|t| t < 100), "{}", case.name);
+        assert!(
+            is_keyframe(&first).is_some_and(|t| t < 100),
+            "{}",
+            case.name
+        );
         let from = c.events.len();
         c.session()
             .stream_command(stream, "seek", vec![1500.0.into()]);
