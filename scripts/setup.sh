@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing rtmpws needs, when it is missing. Idempotent.
 #   scripts/setup.sh build   toolchain for the gateway and the browser client
-#   scripts/setup.sh test    the above, plus ffmpeg, rtmpdump, openssl, Chromium and nginx-rtmp
+#   scripts/setup.sh test    the above, plus ffmpeg, rtmpdump, openssl, Chromium and nginx-rtmp,
+#                            and FFmpeg 9 (Enhanced RTMP) under .cache/ffmpeg9
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-build}"
@@ -43,5 +44,14 @@ if [ "$what" = test ]; then
       echo "missing: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
       exit 1
     fi
+  fi
+
+  # Debian's ffmpeg (5.1) has no Enhanced RTMP; the enhanced tests use FFmpeg 9.0.2, a static
+  # binary shipped in the PyPI package imageio-ffmpeg (tests find it via tests/src/lib.rs ffmpeg9()).
+  ffmpeg9=.cache/ffmpeg9/imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v9.0.2
+  if [ ! -x "$ffmpeg9" ]; then
+    say "installing FFmpeg 9 (imageio-ffmpeg 0.8.1) into .cache/ffmpeg9"
+    python3 -m pip install --quiet --disable-pip-version-check --target .cache/ffmpeg9 imageio-ffmpeg==0.8.1
+    chmod +x "$ffmpeg9"
   fi
 fi

@@ -283,7 +283,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, AvcError> {
 
 /// Drops emulation prevention bytes (`00 00 03` -> `00 00`). Allocates at most the SPS length,
 /// which the record already bounded to 64 KiB.
-fn unescape_rbsp(payload: &[u8]) -> Vec<u8> {
+pub(crate) fn unescape_rbsp(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len());
     let mut zeros = 0usize;
     for &b in payload {

@@ -339,6 +339,7 @@ fn remuxer_survives_anything() {
             expected_track_wait_ms: rng.below(6000) as u32,
             gap_threshold_ms: 1 + rng.below(2000) as u32,
             max_queued_bytes: 200 + rng.below(5000),
+            ..RemuxConfig::default()
         };
         let mut r = Remuxer::new(config);
         if rng.chance(2) {
@@ -387,4 +388,195 @@ fn remuxer_survives_anything() {
         inits > 20 * scale() && media > 500 * scale(),
         "{inits} {media}"
     );
+}
+
+/// Enhanced tag headers: random bytes behind every first byte, and mutations of real
+/// multitrack and ModEx headers. Whatever parses must describe ranges inside the body.
+#[test]
+fn enhanced_tag_headers_random_and_mutated() {
+    use rtmpws_media::tag::{parse_audio_tag, parse_video_tag};
+    let mut rng = Rng(0x5151_a0a0_7777_0101);
+    let seeds: [&[u8]; 6] = [
+        &[
+            0x96, 0x13, b'a', b'v', b'0', b'1', 0, 0, 0, 2, 1, 2, 5, 0, 0, 1, 3,
+        ],
+        &[
+            0x96, 0x21, b'h', b'v', b'c', b'1', 0, 0, 0, 4, 0, 0, 1, 9, b'v', b'p', b'0', b'9', 1,
+            0, 0, 1, 8,
+        ],
+        &[
+            0x97, 2, 0x0f, 0x42, 0x3f, 0x01, b'h', b'v', b'c', b'1', 0, 0, 5, 1,
+        ],
+        &[
+            0x95, 0x11, b'O', b'p', b'u', b's', 0, 0, 0, 1, 0xf8, 1, 0, 0, 2, 0xf8, 0xf9,
+        ],
+        &[
+            0x97, 0xff, 0x00, 0x01, 0, 0, 0, 0x01, b'f', b'L', b'a', b'C', 0xff, 0xf8,
+        ],
+        &[0xd1, 1],
+    ];
+    for _ in 0..50_000 * scale() {
+        let body = if rng.chance(3) {
+            let len = rng.below(40);
+            let mut b = rng.bytes(len);
+            if let Some(first) = b.first_mut() {
+                *first |= 0x80;
+            }
+            b
+        } else {
+            let seed = seeds[rng.below(seeds.len())];
+            rng.mutate(seed)
+        };
+        if let Ok(info) = parse_video_tag(&body) {
+            assert!(info.payload_offset <= info.payload_end && info.payload_end <= body.len());
+            let mut tracks = 0;
+            for t in info.tracks(&body) {
+                assert!(t.payload_offset <= t.payload_end && t.payload_end <= body.len());
+                tracks += 1;
+                assert!(tracks <= body.len(), "every track takes at least one byte");
+            }
+            assert!(info.is_command() || tracks >= 1);
+            assert!(!(info.is_keyframe() && (info.is_sequence_header() || info.is_command())));
+            let _ = rtmpws_media::tag::video_track_as_message(&body, info.track_id);
+        }
+        if let Ok(info) = parse_audio_tag(&body) {
+            assert!(info.payload_offset <= info.payload_end && info.payload_end <= body.len());
+            for t in info.tracks(&body) {
+                assert!(t.payload_offset <= t.payload_end && t.payload_end <= body.len());
+            }
+            let _ = rtmpws_media::tag::audio_track_as_message(&body, info.track_id);
+        }
+    }
+}
+
+/// The configuration parsers of the enhanced codecs, on random and mutated input.
+#[test]
+fn enhanced_config_records_random_and_mutated() {
+    use rtmpws_media::{av1, flac, hevc, opus, vp9};
+    let mut rng = Rng(0xabcd_ef01_2345_6789);
+    let hvcc = hex(concat!(
+        "0101600000009000000000003cf000fcfdf8f800000f03200001001840010c01ffff016000000300900000",
+        "03000003003c959409210001002a42010101600000030090000003000003003ca00a080f16595952930b",
+        "c05a02000003000200000300321022000100064401c073c189"
+    ));
+    let av1c = hex("81000c000a0b0200000521e7fde017c002");
+    let vpcc = hex("010000000014820202020000");
+    let head =
+        b"OpusHead\x01\x06\x38\x01\x80\xbb\x00\x00\x00\x00\x01\x04\x02\x00\x04\x01\x02\x03\x05"
+            .to_vec();
+    let mut streaminfo = b"fLaC\x80\x00\x00\x22".to_vec();
+    streaminfo.extend(hex(
+        "100010000000000000000ac440f00001588800000000000000000000000000000000",
+    ));
+    for _ in 0..20_000 * scale() {
+        let pick = |rng: &mut Rng, valid: &[u8]| {
+            if rng.chance(4) {
+                let len = rng.below(64);
+                rng.bytes(len)
+            } else {
+                rng.mutate(valid)
+            }
+        };
+        if let Ok(c) = hevc::HevcDecoderConfig::parse(&pick(&mut rng, &hvcc)) {
+            assert!(c.codec_string().starts_with("hvc1."));
+            if let Ok(sps) = c.first_sps() {
+                assert!(sps.width <= 16384 && sps.height <= 16384);
+            }
+        }
+        if let Ok(c) = av1::Av1Config::parse(&pick(&mut rng, &av1c)) {
+            assert!(c.codec_string().starts_with("av01."));
+            assert!(matches!(c.bit_depth, 8 | 10 | 12));
+        }
+        let frame = pick(&mut rng, &av1c[4..]);
+        assert!(av1::temporal_delimiter_len(&frame) <= frame.len());
+        let _ = av1::sequence_header_size(&frame);
+        if let Ok(c) = vp9::Vp9Config::parse(&pick(&mut rng, &vpcc)) {
+            assert_eq!(c.vpcc.len(), 12);
+        }
+        let _ = vp9::keyframe_size(&pick(
+            &mut rng,
+            &[0x82, 0x49, 0x83, 0x42, 0x00, 0x13, 0xf0, 0x0e, 0xf6],
+        ));
+        if let Ok(c) = opus::OpusConfig::parse(&pick(&mut rng, &head)) {
+            assert!(c.channels > 0);
+            assert_eq!(opus::OpusConfig::parse(&c.to_dops()), Ok(c));
+        }
+        if let Some(d) = opus::packet_duration(&pick(&mut rng, &[0xf8, 0x01])) {
+            assert!((120..=5760).contains(&d));
+        }
+        if let Ok(c) = flac::FlacStreamInfo::parse(&pick(&mut rng, &streaminfo)) {
+            assert!(c.sample_rate > 0 && c.channels >= 1 && c.channels <= 8);
+            assert_eq!(c.to_dfla().len(), 42);
+        }
+        if let Some(n) =
+            flac::frame_block_size(&pick(&mut rng, &[0xff, 0xf8, 0x79, 0x08, 0xc2, 0x80, 1, 0]))
+        {
+            assert!((1..=65536).contains(&n));
+        }
+    }
+}
+
+/// The remuxer fed enhanced streams with hostile bodies mixed in: no panic, and every output
+/// stays a well-formed box tree.
+#[test]
+fn remuxer_survives_enhanced_input() {
+    let mut rng = Rng(0x0e0e_1212_3434_5656);
+    let av1c = hex("81000c000a0b0200000521e7fde017c002");
+    let vpcc = hex("010000000014820202020000");
+    let video_seeds: Vec<Vec<u8>> = vec![
+        [&[0x90, b'a', b'v', b'0', b'1'][..], &av1c].concat(),
+        [&[0x90, b'v', b'p', b'0', b'9'][..], &vpcc].concat(),
+        vec![
+            0x91, b'a', b'v', b'0', b'1', 0x12, 0x00, 0x32, 0x02, 0x10, 0x00,
+        ],
+        vec![
+            0x91, b'v', b'p', b'0', b'9', 0x82, 0x49, 0x83, 0x42, 0x00, 0x13, 0xf0, 0x0e, 0xf6, 0,
+        ],
+        vec![0xa1, b'v', b'p', b'0', b'9', 0x86, 0x00, 0x40],
+        vec![
+            0x96, 0x13, b'a', b'v', b'0', b'1', 0, 0, 0, 2, 0x12, 0, 1, 0, 0, 1, 3,
+        ],
+    ];
+    let audio_seeds: Vec<Vec<u8>> = vec![
+        b"\x90OpusOpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00".to_vec(),
+        vec![0x91, b'O', b'p', b'u', b's', 0xf8, 0xff, 0xfe],
+        vec![0x91, b'O', b'p', b'u', b's', 0xfb, 0x83, 1, 2],
+        vec![0x94, b'O', b'p', b'u', b's', 1, 2, 0, 0, 0, 3],
+    ];
+    let (mut inits, mut media) = (0usize, 0usize);
+    for _ in 0..60 * scale() {
+        let mut r = Remuxer::new(RemuxConfig::default());
+        let mut ts = 0u32;
+        for _ in 0..300 {
+            ts = ts.wrapping_add(rng.below(40) as u32);
+            if rng.chance(2) {
+                let seed = &video_seeds[rng.below(video_seeds.len())];
+                let body = if rng.chance(5) {
+                    rng.mutate(seed)
+                } else {
+                    seed.clone()
+                };
+                let _ = r.push_video(ts, &body);
+            } else {
+                let seed = &audio_seeds[rng.below(audio_seeds.len())];
+                let body = if rng.chance(5) {
+                    rng.mutate(seed)
+                } else {
+                    seed.clone()
+                };
+                let _ = r.push_audio(ts, &body);
+            }
+            if rng.chance(10) {
+                r.flush(rng.chance(5));
+            }
+            while let Some(out) = r.poll_output() {
+                check_output(&out);
+                match out {
+                    RemuxOutput::Init { .. } => inits += 1,
+                    RemuxOutput::Media { .. } => media += 1,
+                }
+            }
+        }
+    }
+    assert!(inits > 10 && media > 100, "{inits} {media}");
 }

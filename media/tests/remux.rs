@@ -515,16 +515,16 @@ fn unsupported_codecs() {
     let mut r = Remuxer::new(RemuxConfig::default());
     r.expect_tracks(false, true);
     let err = r
-        .push_video(0, &[0x90, b'h', b'v', b'c', b'1'])
+        .push_video(0, &[0x90, b'v', b'v', b'c', b'1'])
         .unwrap_err();
     assert!(err.is_unsupported_codec());
     assert_eq!(
         err,
         RemuxError::UnsupportedCodec {
-            codec: Codec::Video(VideoCodec::FourCc(*b"hvc1"))
+            codec: Codec::Video(VideoCodec::VVC)
         }
     );
-    assert!(err.to_string().contains("hvc1"), "{err}");
+    assert!(err.to_string().contains("vvc1"), "{err}");
 
     // MP3 audio with no video: an error once the wait for video is over.
     let mut r = Remuxer::new(RemuxConfig::default());

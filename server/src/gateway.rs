@@ -38,10 +38,20 @@ pub struct Gateway {
     pub clients: Clients,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    drain: watch::Receiver<bool>,
 }
 
 impl Gateway {
     pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> Self {
+        Gateway::with_drain(config, shutdown, watch::channel(false).1)
+    }
+
+    /// [`Gateway::new`] with the signal that starts a drain (`drain_secs`).
+    pub fn with_drain(
+        config: Config,
+        shutdown: watch::Receiver<bool>,
+        drain: watch::Receiver<bool>,
+    ) -> Self {
         Gateway {
             door: Arc::new(Door::new(&config)),
             policy: Policy::new(&config),
@@ -60,6 +70,7 @@ impl Gateway {
             clients: Clients::default(),
             next_id: AtomicU64::new(1),
             shutdown,
+            drain,
             config,
         }
     }
@@ -72,6 +83,11 @@ impl Gateway {
     /// The shutdown signal: `true` once the gateway stops.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
+    }
+
+    /// The drain signal: `true` once a graceful shutdown asks clients to reconnect.
+    pub fn drain_signal(&self) -> watch::Receiver<bool> {
+        self.drain.clone()
     }
 
     pub fn session_config(&self) -> ServerConfig {

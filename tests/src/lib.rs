@@ -39,6 +39,25 @@ pub fn gateway_binary() -> PathBuf {
     panic!("rtmpws-gateway is not built: run `cargo build -p rtmpws-gateway` first (the test script does)");
 }
 
+/// FFmpeg 9 (Enhanced RTMP: HEVC, AV1, VP9, Opus, multitrack), which Debian's ffmpeg 5.1 is
+/// not: `RTMPWS_FFMPEG9`, or the static binary `scripts/setup.sh test` installs under
+/// `.cache/ffmpeg9`. Panics with how to get it when it is missing; CI installs it, so tests
+/// that need it fail rather than skip.
+pub fn ffmpeg9() -> PathBuf {
+    let path = std::env::var_os("RTMPWS_FFMPEG9")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            root().join(".cache/ffmpeg9/imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v9.0.2")
+        });
+    assert!(
+        path.is_file(),
+        "FFmpeg 9 not found at {}: run `bash scripts/setup.sh test` (it installs imageio-ffmpeg \
+         0.8.1 into .cache/ffmpeg9) or set RTMPWS_FFMPEG9",
+        path.display()
+    );
+    path
+}
+
 /// The addresses the gateway reported in its `--addr-file`.
 struct Addresses {
     rtmp: SocketAddr,

@@ -60,33 +60,59 @@ fn zeros(out: &mut Vec<u8>, n: usize) {
 
 /// What the init segment needs to describe the video track.
 pub(crate) struct VideoInit<'a> {
-    /// The AVCDecoderConfigurationRecord, copied verbatim into `avcC`.
-    pub avcc: &'a [u8],
+    /// Sample entry type: `avc1`, `hvc1`, `av01` or `vp09`.
+    pub entry: [u8; 4],
+    /// The configuration box inside it (`avcC`, `hvcC`, `av1C`, `vpcC`) and its payload,
+    /// written verbatim.
+    pub config_box: [u8; 4],
+    pub config: &'a [u8],
     pub width: u32,
     pub height: u32,
 }
 
+/// The audio sample entry and its configuration.
+pub(crate) enum AudioEntry<'a> {
+    /// `mp4a` with the AudioSpecificConfig in the esds DecoderSpecificInfo.
+    Mp4a { asc: &'a [u8] },
+    /// `Opus` with this `dOps` payload.
+    Opus { dops: &'a [u8] },
+    /// `fLaC` with this `dfLa` payload (full-box header included).
+    Flac { dfla: &'a [u8] },
+}
+
+impl AudioEntry<'_> {
+    fn config_len(&self) -> usize {
+        match self {
+            AudioEntry::Mp4a { asc } => asc.len(),
+            AudioEntry::Opus { dops } => dops.len(),
+            AudioEntry::Flac { dfla } => dfla.len(),
+        }
+    }
+}
+
 /// What the init segment needs to describe the audio track.
 pub(crate) struct AudioInit<'a> {
-    /// The AudioSpecificConfig, copied verbatim into the esds DecoderSpecificInfo.
-    pub asc: &'a [u8],
+    pub entry: AudioEntry<'a>,
+    /// The track's timescale (48000 for Opus).
     pub sample_rate: u32,
     pub channels: u16,
+    pub sample_size: u16,
 }
 
 /// ftyp + moov for the given tracks (at least one should be present).
 pub(crate) fn write_init(video: Option<&VideoInit<'_>>, audio: Option<&AudioInit<'_>>) -> Vec<u8> {
     // Fixed box overhead is well under 1 KiB per track; the codec configs are the variable part.
-    let capacity =
-        1024 + video.map_or(0, |v| 1024 + v.avcc.len()) + audio.map_or(0, |a| 1024 + a.asc.len());
+    let capacity = 1024
+        + video.map_or(0, |v| 1024 + v.config.len())
+        + audio.map_or(0, |a| 1024 + a.entry.config_len());
     let mut out = Vec::with_capacity(capacity);
 
     let ftyp = begin(&mut out, b"ftyp");
     out.extend_from_slice(b"isom");
     u32(&mut out, 0x200);
     out.extend_from_slice(b"isomiso6");
-    if video.is_some() {
-        out.extend_from_slice(b"avc1");
+    if let Some(v) = video.filter(|v| matches!(&v.entry, b"avc1" | b"av01")) {
+        out.extend_from_slice(&v.entry);
     }
     out.extend_from_slice(b"mp41");
     end(&mut out, ftyp);
@@ -224,8 +250,8 @@ fn write_trak(out: &mut Vec<u8>, track: TrackInit<'_>) {
     let stsd = begin_full(out, b"stsd", 0, 0);
     u32(out, 1);
     match &track {
-        TrackInit::Video(v) => write_avc1(out, v),
-        TrackInit::Audio(a) => write_mp4a(out, a),
+        TrackInit::Video(v) => write_visual_entry(out, v),
+        TrackInit::Audio(a) => write_audio_entry(out, a),
     }
     end(out, stsd);
     for kind in [b"stts", b"stsc", b"stco"] {
@@ -243,8 +269,8 @@ fn write_trak(out: &mut Vec<u8>, track: TrackInit<'_>) {
     end(out, trak);
 }
 
-fn write_avc1(out: &mut Vec<u8>, v: &VideoInit<'_>) {
-    let avc1 = begin(out, b"avc1");
+fn write_visual_entry(out: &mut Vec<u8>, v: &VideoInit<'_>) {
+    let entry = begin(out, &v.entry);
     zeros(out, 6);
     u16(out, 1); // data_reference_index
     zeros(out, 16); // pre_defined, reserved
@@ -257,21 +283,26 @@ fn write_avc1(out: &mut Vec<u8>, v: &VideoInit<'_>) {
     zeros(out, 32); // compressorname
     u16(out, 0x0018); // depth
     u16(out, 0xffff); // pre_defined = -1
-    let avcc = begin(out, b"avcC");
-    out.extend_from_slice(v.avcc);
-    end(out, avcc);
-    end(out, avc1);
+    let config = begin(out, &v.config_box);
+    out.extend_from_slice(v.config);
+    end(out, config);
+    end(out, entry);
 }
 
-fn write_mp4a(out: &mut Vec<u8>, a: &AudioInit<'_>) {
-    let mp4a = begin(out, b"mp4a");
+fn write_audio_entry(out: &mut Vec<u8>, a: &AudioInit<'_>) {
+    let kind: &[u8; 4] = match a.entry {
+        AudioEntry::Mp4a { .. } => b"mp4a",
+        AudioEntry::Opus { .. } => b"Opus",
+        AudioEntry::Flac { .. } => b"fLaC",
+    };
+    let entry = begin(out, kind);
     zeros(out, 6);
     u16(out, 1); // data_reference_index
     zeros(out, 8); // reserved
     u16(out, a.channels);
-    u16(out, 16); // samplesize
+    u16(out, a.sample_size);
     u32(out, 0); // pre_defined, reserved
-                 // 16.16 sample rate; rates that do not fit are left 0, decoders use the AudioSpecificConfig.
+                 // 16.16 sample rate; rates that do not fit are left 0, decoders use the codec config.
     u32(
         out,
         if a.sample_rate <= 0xffff {
@@ -280,9 +311,25 @@ fn write_mp4a(out: &mut Vec<u8>, a: &AudioInit<'_>) {
             0
         },
     );
+    match a.entry {
+        AudioEntry::Mp4a { asc } => write_esds(out, asc),
+        AudioEntry::Opus { dops } => {
+            let b = begin(out, b"dOps");
+            out.extend_from_slice(dops);
+            end(out, b);
+        }
+        AudioEntry::Flac { dfla } => {
+            let b = begin(out, b"dfLa");
+            out.extend_from_slice(dfla);
+            end(out, b);
+        }
+    }
+    end(out, entry);
+}
 
+fn write_esds(out: &mut Vec<u8>, asc: &[u8]) {
     let esds = begin_full(out, b"esds", 0, 0);
-    let asc_len = a.asc.len();
+    let asc_len = asc.len();
     // DecoderSpecificInfo, DecoderConfigDescriptor, SLConfigDescriptor, ES_Descriptor bodies.
     let dsi_len = asc_len;
     let dcd_len = 13 + descriptor_header_len(dsi_len) + dsi_len;
@@ -299,11 +346,10 @@ fn write_mp4a(out: &mut Vec<u8>, a: &AudioInit<'_>) {
     u32(out, 0); // maxBitrate
     u32(out, 0); // avgBitrate
     descriptor_header(out, 0x05, dsi_len);
-    out.extend_from_slice(a.asc);
+    out.extend_from_slice(asc);
     descriptor_header(out, 0x06, sl_len);
     out.push(0x02); // predefined: MP4
     end(out, esds);
-    end(out, mp4a);
 }
 
 /// MPEG-4 descriptors use a 7-bits-per-byte length; short lengths use the one-byte form
@@ -468,14 +514,17 @@ mod tests {
         let avcc = [1u8, 0x64, 0, 0x1e, 0xff, 0xe0, 0];
         let init = write_init(
             Some(&VideoInit {
-                avcc: &avcc,
+                entry: *b"avc1",
+                config_box: *b"avcC",
+                config: &avcc,
                 width: 640,
                 height: 360,
             }),
             Some(&AudioInit {
-                asc: &[0x12, 0x10],
+                entry: AudioEntry::Mp4a { asc: &[0x12, 0x10] },
                 sample_rate: 44100,
                 channels: 2,
+                sample_size: 16,
             }),
         );
         let mut boxes = Vec::new();

@@ -2,8 +2,20 @@
 //!
 //! # What a caller must know
 //!
+//! - **Codecs**: video AVC (legacy or `avc1`), HEVC (`hvc1`), AV1 (`av01`), VP9 (`vp09`);
+//!   audio AAC (legacy or `mp4a`), Opus, FLAC. Sample entries `avc1`+`avcC`, `hvc1`+`hvcC`,
+//!   `av01`+`av1C`, `vp09`+`vpcC`, `mp4a`+`esds`, `Opus`+`dOps`, `fLaC`+`dfLa`; the `Init`
+//!   output carries the MSE codec string. Sync samples are the tags
+//!   [`VideoTagInfo::is_keyframe`](crate::tag::VideoTagInfo::is_keyframe) says are keyframes;
+//!   every audio frame is a sync sample.
+//! - **Tracks**: one audio and one video track. In a multitrack stream the remuxer takes the
+//!   tracks with ids [`RemuxConfig::video_track`] and [`RemuxConfig::audio_track`] (0, the
+//!   default track, unless set) and ignores the others; messages without multitrack are
+//!   track 0.
 //! - **Timescales**: video 1000 (FLV milliseconds are then exact, composition offsets
-//!   included); audio = the AAC core sample rate, one raw frame = `frame_length` (1024) units.
+//!   included); audio = the AAC core sample rate (one raw frame = `frame_length` units), 48000
+//!   for Opus (a packet's duration comes from its TOC byte), the STREAMINFO rate for FLAC (a
+//!   frame's duration is its header's block size).
 //! - **Timeline**: decode time = FLV timestamp - base, where base is the smallest first
 //!   timestamp among the queued tracks when the first fragment after [`Remuxer::new`] or
 //!   [`Remuxer::reset`] is built (same base for both tracks, so A/V stay aligned; earlier
@@ -26,7 +38,9 @@
 //!   [`Remuxer::flush`] keeps the newest sample of each track unless `end_of_stream`.
 //! - **Dropped input**: frames before their track's sequence header, video before the first
 //!   keyframe (after `new()`, `reset()` or a codec change), empty frames, AVC end-of-sequence
-//!   and command frames, and anything for a track that is not in the current init.
+//!   and command frames, sequence ends, video metadata, audio multichannel configs, AV1
+//!   temporal delimiters (sliced off the front of a temporal unit, as MP4 requires), and
+//!   anything for a track that is not in the current init (or not the selected track id).
 //! - **Errors** never leave the remuxer in a broken state: the offending tag is dropped and
 //!   later tags are processed normally. [`RemuxError::UnsupportedCodec`] means no playable
 //!   track is left (NetStream.Play.NoSupportedTrackFound); any other error means a malformed
@@ -36,18 +50,22 @@
 mod boxes;
 
 use std::collections::VecDeque;
-use std::fmt;
 
 use bytes::Bytes;
 use thiserror::Error;
 
 use crate::aac::{AacError, AudioSpecificConfig};
+use crate::av1::{self, Av1Config, Av1Error};
 use crate::avc::{AvcDecoderConfig, AvcError};
-use crate::flv::{
-    self, AacPacketType, AudioCodec, AvcPacketType, TagBodyError, VideoCodec, VideoTagInfo,
-};
+use crate::flac::{self, FlacError, FlacStreamInfo};
+use crate::hevc::{HevcDecoderConfig, HevcError};
+use crate::opus::{self, OpusConfig, OpusError};
 use crate::reader::ByteReader;
-use boxes::{AudioInit, RunSample, TrackRun, VideoInit};
+use crate::tag::{self, AudioCodec, AudioPacketType, TagBodyError, VideoCodec, VideoPacketType};
+use crate::vp9::{self, Vp9Config, Vp9Error};
+use boxes::{AudioEntry, AudioInit, RunSample, TrackRun, VideoInit};
+
+pub use crate::tag::{Codec, TrackKind};
 
 /// Tuning knobs; the defaults suit live RTMP playback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +82,10 @@ pub struct RemuxConfig {
     /// Upper bound on queued sample bytes; beyond it the remuxer decides the track set and
     /// flushes by itself so that hostile or stuck input cannot grow memory without limit.
     pub max_queued_bytes: usize,
+    /// In a multitrack stream, the id of the video track to play (0: the default track).
+    pub video_track: u8,
+    /// In a multitrack stream, the id of the audio track to play.
+    pub audio_track: u8,
 }
 
 impl Default for RemuxConfig {
@@ -73,6 +95,8 @@ impl Default for RemuxConfig {
             expected_track_wait_ms: 5000,
             gap_threshold_ms: 1000,
             max_queued_bytes: 32 << 20,
+            video_track: 0,
+            audio_track: 0,
         }
     }
 }
@@ -86,7 +110,8 @@ pub enum RemuxOutput {
         data: Vec<u8>,
         has_audio: bool,
         has_video: bool,
-        /// Display size from the SPS; 0 without video.
+        /// Display size from the codec configuration (or, for VP9, the first keyframe); 0
+        /// without video.
         width: u32,
         height: u32,
     },
@@ -103,54 +128,16 @@ pub enum RemuxOutput {
     },
 }
 
-/// Audio or video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TrackKind {
-    Audio,
-    Video,
-}
-
-impl fmt::Display for TrackKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TrackKind::Audio => "audio",
-            TrackKind::Video => "video",
-        })
-    }
-}
-
-/// A codec the remuxer met but cannot put into fMP4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Codec {
-    Video(VideoCodec),
-    Audio(AudioCodec),
-}
-
-impl Codec {
-    pub fn track(&self) -> TrackKind {
-        match self {
-            Codec::Video(_) => TrackKind::Video,
-            Codec::Audio(_) => TrackKind::Audio,
-        }
-    }
-}
-
-impl fmt::Display for Codec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Codec::Video(c) => write!(f, "video codec {c}"),
-            Codec::Audio(c) => write!(f, "audio codec {c}"),
-        }
-    }
-}
-
 /// Why a tag was rejected. The remuxer stays usable after any of these.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum RemuxError {
     /// No playable track is left: every track is absent or uses this codec (or another
-    /// unsupported one). Only AVC video and AAC audio are supported.
-    #[error("unsupported {codec}; only AVC video and AAC audio can be played")]
+    /// unsupported one). Supported: AVC, HEVC, AV1, VP9 video; AAC, Opus, FLAC audio.
+    #[error(
+        "unsupported {codec}; AVC, HEVC, AV1 and VP9 video and AAC, Opus and FLAC audio can be \
+         played"
+    )]
     UnsupportedCodec { codec: Codec },
     #[error("malformed video tag: {0}")]
     VideoTag(TagBodyError),
@@ -160,9 +147,19 @@ pub enum RemuxError {
     AvcConfig(AvcError),
     #[error("bad AAC sequence header: {0}")]
     AacConfig(AacError),
+    #[error("bad HEVC sequence header: {0}")]
+    HevcConfig(HevcError),
+    #[error("bad AV1 sequence header: {0}")]
+    Av1Config(Av1Error),
+    #[error("bad VP9 sequence header: {0}")]
+    Vp9Config(Vp9Error),
+    #[error("bad Opus sequence header: {0}")]
+    OpusConfig(OpusError),
+    #[error("bad FLAC sequence header: {0}")]
+    FlacConfig(FlacError),
     #[error(
-        "AVC frame at {timestamp_ms} ms: NALU at payload byte {offset} declares {declared} bytes \
-         but only {remaining} follow"
+        "video frame at {timestamp_ms} ms: NALU at payload byte {offset} declares {declared} \
+         bytes but only {remaining} follow"
     )]
     NaluOverrun {
         timestamp_ms: u32,
@@ -171,8 +168,8 @@ pub enum RemuxError {
         remaining: usize,
     },
     #[error(
-        "AVC frame at {timestamp_ms} ms: payload ends inside the {length_size}-byte NALU length \
-         at byte {offset}"
+        "video frame at {timestamp_ms} ms: payload ends inside the {length_size}-byte NALU \
+         length at byte {offset}"
     )]
     NaluLengthTruncated {
         timestamp_ms: u32,
@@ -189,18 +186,83 @@ impl RemuxError {
     }
 }
 
+/// How a video codec's samples are checked and trimmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VideoFormat {
+    /// AVC or HEVC: length-prefixed NAL units.
+    Nalus { length_size: u8 },
+    /// AV1: OBUs; temporal delimiters are sliced off.
+    Av1,
+    /// VP9: the frame size is learnt from the first keyframe.
+    Vp9,
+}
+
 struct VideoConfig {
+    /// The sequence start payload, to recognise a resent one.
     record: Vec<u8>,
+    /// Sample entry and configuration box types, and that box's payload.
+    entry: [u8; 4],
+    config_box: [u8; 4],
+    config: Vec<u8>,
     codec: String,
     width: u32,
     height: u32,
-    nalu_length_size: u8,
+    format: VideoFormat,
+}
+
+impl VideoConfig {
+    /// VP9 records carry no frame size; the init waits for a keyframe to tell it.
+    fn complete(&self) -> bool {
+        self.format != VideoFormat::Vp9 || self.width > 0
+    }
+}
+
+/// How an audio codec's frame durations are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AudioFormat {
+    Aac { frame_length: u32 },
+    Opus,
+    Flac { default_block: u32 },
+}
+
+enum AudioBox {
+    Esds(Vec<u8>),
+    DOps(Vec<u8>),
+    DfLa(Vec<u8>),
 }
 
 struct AudioConfig {
-    asc: Vec<u8>,
-    info: AudioSpecificConfig,
+    /// The sequence start payload, to recognise a resent one.
+    raw: Vec<u8>,
     codec: String,
+    /// The track's timescale.
+    sample_rate: u32,
+    channels: u16,
+    sample_size: u16,
+    config: AudioBox,
+    format: AudioFormat,
+}
+
+impl AudioConfig {
+    /// The duration of one frame in track units: from the frame when the codec says,
+    /// otherwise the codec's usual frame length.
+    fn frame_duration(&self, payload: &[u8]) -> u32 {
+        match self.format {
+            AudioFormat::Aac { frame_length } => frame_length,
+            AudioFormat::Opus => opus::packet_duration(payload).unwrap_or(960),
+            AudioFormat::Flac { default_block } => {
+                flac::frame_block_size(payload).unwrap_or(default_block)
+            }
+        }
+    }
+
+    fn default_duration(&self) -> u32 {
+        match self.format {
+            AudioFormat::Aac { frame_length } => frame_length,
+            AudioFormat::Opus => 960,
+            AudioFormat::Flac { default_block } => default_block,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +274,9 @@ struct Sample {
     size: u32,
     composition_offset: i32,
     sync: bool,
+    /// Audio: the frame's own duration in track units (0 for video, whose durations come from
+    /// the timestamps).
+    nominal: u32,
     /// The payload, shared with the tag it came from (no copy until the fragment is written).
     data: Bytes,
 }
@@ -273,7 +338,7 @@ impl Track {
         self.bytes + self.samples.len() * std::mem::size_of::<Sample>()
     }
 
-    fn push(&mut self, ts: u32, composition_offset: i32, sync: bool, payload: Bytes) {
+    fn push(&mut self, ts: u32, composition_offset: i32, sync: bool, nominal: u32, payload: Bytes) {
         self.bytes += payload.len();
         self.samples.push(Sample {
             ts,
@@ -281,6 +346,7 @@ impl Track {
             size: u32::try_from(payload.len()).unwrap_or(u32::MAX),
             composition_offset,
             sync,
+            nominal,
             data: payload,
         });
     }
@@ -308,9 +374,11 @@ impl Track {
             last_duration: self.last_duration,
             ..Plan::default()
         };
-        let fallback_now = |plan: &Plan| {
+        let fallback_now = |plan: &Plan, s: &Sample| {
             if learn {
                 plan.last_duration.unwrap_or(fallback)
+            } else if s.nominal > 0 {
+                s.nominal
             } else {
                 fallback
             }
@@ -324,7 +392,7 @@ impl Track {
                     let delta = next.dts.saturating_sub(plan.end);
                     if delta > gap {
                         split = true;
-                        fallback_now(&plan)
+                        fallback_now(&plan, s)
                     } else if delta == 0 {
                         1
                     } else {
@@ -335,7 +403,7 @@ impl Track {
                         d
                     }
                 }
-                None if end_of_stream => fallback_now(&plan),
+                None if end_of_stream => fallback_now(&plan, s),
                 None => break,
             };
             self.run.push(RunSample {
@@ -445,16 +513,36 @@ impl Remuxer {
     /// [`Remuxer::push_video`] for a body the caller already holds as `Bytes`: the frame is
     /// queued without copying until its fragment is written.
     pub fn push_video_bytes(&mut self, timestamp_ms: u32, body: Bytes) -> Result<(), RemuxError> {
-        let info = flv::parse_video_tag(&body).map_err(RemuxError::VideoTag)?;
-        if info.codec != VideoCodec::Avc {
-            return self.unsupported(Codec::Video(info.codec), timestamp_ms);
+        let info = tag::parse_video_tag(&body).map_err(RemuxError::VideoTag)?;
+        if info.is_command() {
+            return Ok(());
         }
-        let payload = body.slice(info.payload_offset.min(body.len())..);
-        match info.avc_packet_type {
-            Some(AvcPacketType::SequenceHeader) => self.video_sequence_header(&payload),
-            Some(AvcPacketType::Nalu) => self.video_frame(timestamp_ms, &info, payload),
-            // Command frames and end of sequence carry no picture.
-            Some(AvcPacketType::EndOfSequence) | None => Ok(()),
+        let Some(track) = info.track(&body, self.config.video_track) else {
+            // Another rendition of a multitrack stream.
+            return Ok(());
+        };
+        let supported = track.codec.is_avc()
+            || matches!(
+                track.codec,
+                VideoCodec::HEVC | VideoCodec::AV1 | VideoCodec::VP9
+            );
+        if !supported {
+            return self.unsupported(Codec::Video(track.codec), timestamp_ms);
+        }
+        let payload =
+            body.slice(track.payload_offset.min(body.len())..track.payload_end.min(body.len()));
+        match info.packet_type {
+            Some(VideoPacketType::SequenceStart) => {
+                self.video_sequence_header(track.codec, &payload)
+            }
+            Some(VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX) => self.video_frame(
+                timestamp_ms,
+                info.is_keyframe(),
+                track.composition_time,
+                payload,
+            ),
+            // Sequence ends, metadata and MPEG-2 TS descriptors carry no picture.
+            _ => Ok(()),
         }
     }
 
@@ -465,15 +553,21 @@ impl Remuxer {
 
     /// [`Remuxer::push_audio`] without copying the frame until its fragment is written.
     pub fn push_audio_bytes(&mut self, timestamp_ms: u32, body: Bytes) -> Result<(), RemuxError> {
-        let info = flv::parse_audio_tag(&body).map_err(RemuxError::AudioTag)?;
-        if info.codec != AudioCodec::Aac {
-            return self.unsupported(Codec::Audio(info.codec), timestamp_ms);
+        let info = tag::parse_audio_tag(&body).map_err(RemuxError::AudioTag)?;
+        let Some(track) = info.track(&body, self.config.audio_track) else {
+            return Ok(());
+        };
+        let supported =
+            track.codec.is_aac() || matches!(track.codec, AudioCodec::OPUS | AudioCodec::FLAC);
+        if !supported {
+            return self.unsupported(Codec::Audio(track.codec), timestamp_ms);
         }
-        let payload = body.slice(info.payload_offset.min(body.len())..);
-        match info.aac_packet_type {
-            Some(AacPacketType::SequenceHeader) => self.audio_sequence_header(&payload),
-            Some(AacPacketType::Raw) => self.audio_frame(timestamp_ms, payload),
-            None => Ok(()),
+        let payload =
+            body.slice(track.payload_offset.min(body.len())..track.payload_end.min(body.len()));
+        match info.packet_type {
+            AudioPacketType::SequenceStart => self.audio_sequence_header(track.codec, &payload),
+            AudioPacketType::CodedFrames => self.audio_frame(timestamp_ms, payload),
+            AudioPacketType::SequenceEnd | AudioPacketType::MultichannelConfig => Ok(()),
         }
     }
 
@@ -552,9 +646,11 @@ impl Remuxer {
         self.try_init(false)
     }
 
-    fn video_sequence_header(&mut self, record: &[u8]) -> Result<(), RemuxError> {
-        let parsed = AvcDecoderConfig::parse(record).map_err(RemuxError::AvcConfig)?;
-        let sps = parsed.first_sps().map_err(RemuxError::AvcConfig)?;
+    fn video_sequence_header(
+        &mut self,
+        codec: VideoCodec,
+        record: &[u8],
+    ) -> Result<(), RemuxError> {
         if self
             .video_config
             .as_ref()
@@ -564,13 +660,12 @@ impl Remuxer {
             self.video.stale = false;
             return self.try_init(false);
         }
-        let config = VideoConfig {
-            record: record.to_vec(),
-            codec: parsed.codec_string(),
-            width: sps.width,
-            height: sps.height,
-            nalu_length_size: parsed.nalu_length_size,
-        };
+        let mut config = video_config(codec, record)?;
+        if let Some(old) = self.video_config.as_ref().filter(|_| !config.complete()) {
+            // A new VP9 record says nothing about the size; keep the old one until a keyframe.
+            config.width = old.width;
+            config.height = old.height;
+        }
         if self.initialized {
             if !self.video.in_init {
                 return Ok(());
@@ -592,17 +687,12 @@ impl Remuxer {
         }
     }
 
-    fn audio_sequence_header(&mut self, asc: &[u8]) -> Result<(), RemuxError> {
-        let info = AudioSpecificConfig::parse(asc).map_err(RemuxError::AacConfig)?;
-        if self.audio_config.as_ref().is_some_and(|c| c.asc == asc) {
+    fn audio_sequence_header(&mut self, codec: AudioCodec, data: &[u8]) -> Result<(), RemuxError> {
+        if self.audio_config.as_ref().is_some_and(|c| c.raw == data) {
             self.audio.stale = false;
             return self.try_init(false);
         }
-        let config = AudioConfig {
-            asc: asc.to_vec(),
-            info,
-            codec: info.codec_string(),
-        };
+        let config = audio_config(codec, data)?;
         if self.initialized {
             if !self.audio.in_init {
                 return Ok(());
@@ -611,8 +701,9 @@ impl Remuxer {
             // The timescale follows the sample rate: carry the track's end over to the new
             // units and let the frame counter re-anchor on the next timestamp.
             if let (Some(old), Some(end)) = (&self.audio_config, self.audio.next_decode) {
-                let old_rate = u64::from(old.info.sample_rate.max(1));
-                let scaled = u128::from(end) * u128::from(info.sample_rate) / u128::from(old_rate);
+                let old_rate = u64::from(old.sample_rate.max(1));
+                let scaled =
+                    u128::from(end) * u128::from(config.sample_rate) / u128::from(old_rate);
                 self.audio.next_decode = Some(u64::try_from(scaled).unwrap_or(u64::MAX));
             }
             self.audio_next_dts = None;
@@ -632,30 +723,40 @@ impl Remuxer {
     fn video_frame(
         &mut self,
         timestamp_ms: u32,
-        info: &VideoTagInfo,
-        payload: Bytes,
+        sync: bool,
+        composition_time: i32,
+        mut payload: Bytes,
     ) -> Result<(), RemuxError> {
         self.video.note(timestamp_ms);
         if self.initialized && !self.video.in_init {
             return Ok(());
         }
-        let Some(config) = &self.video_config else {
+        let Some(config) = &mut self.video_config else {
             return Ok(());
         };
-        check_nalus(&payload, config.nalu_length_size, timestamp_ms)?;
+        match config.format {
+            VideoFormat::Nalus { length_size } => check_nalus(&payload, length_size, timestamp_ms)?,
+            VideoFormat::Av1 => payload = payload.slice(av1::temporal_delimiter_len(&payload)..),
+            VideoFormat::Vp9 => {}
+        }
         if payload.is_empty() {
             return Ok(());
         }
-        let sync = info.is_keyframe();
         if self.video.need_keyframe {
             if !sync {
                 return Ok(());
             }
             self.video.need_keyframe = false;
         }
+        if config.format == VideoFormat::Vp9 && sync {
+            if let Some((width, height)) = vp9::keyframe_size(&payload) {
+                config.width = width;
+                config.height = height;
+            }
+        }
         self.video.stale = false;
         self.video
-            .push(timestamp_ms, info.composition_time, sync, payload);
+            .push(timestamp_ms, composition_time, sync, 0, payload);
         self.after_push()
     }
 
@@ -664,11 +765,15 @@ impl Remuxer {
         if self.initialized && !self.audio.in_init {
             return Ok(());
         }
-        if self.audio_config.is_none() || payload.is_empty() {
+        let Some(config) = &self.audio_config else {
+            return Ok(());
+        };
+        if payload.is_empty() {
             return Ok(());
         }
+        let duration = config.frame_duration(&payload);
         self.audio.stale = false;
-        self.audio.push(timestamp_ms, 0, true, payload);
+        self.audio.push(timestamp_ms, 0, true, duration, payload);
         self.after_push()
     }
 
@@ -684,7 +789,12 @@ impl Remuxer {
     fn track_status(&self, kind: TrackKind, elapsed: u32, force: bool) -> TrackStatus {
         let (track, configured) = match kind {
             TrackKind::Audio => (&self.audio, self.audio_config.is_some()),
-            TrackKind::Video => (&self.video, self.video_config.is_some()),
+            TrackKind::Video => (
+                &self.video,
+                self.video_config
+                    .as_ref()
+                    .is_some_and(VideoConfig::complete),
+            ),
         };
         if configured && !track.stale {
             return TrackStatus::Ready;
@@ -732,16 +842,23 @@ impl Remuxer {
         let data = boxes::write_init(
             video
                 .map(|v| VideoInit {
-                    avcc: &v.record,
+                    entry: v.entry,
+                    config_box: v.config_box,
+                    config: &v.config,
                     width: v.width,
                     height: v.height,
                 })
                 .as_ref(),
             audio
                 .map(|a| AudioInit {
-                    asc: &a.asc,
-                    sample_rate: a.info.sample_rate,
-                    channels: a.info.channel_count(),
+                    entry: match &a.config {
+                        AudioBox::Esds(asc) => AudioEntry::Mp4a { asc },
+                        AudioBox::DOps(dops) => AudioEntry::Opus { dops },
+                        AudioBox::DfLa(dfla) => AudioEntry::Flac { dfla },
+                    },
+                    sample_rate: a.sample_rate,
+                    channels: a.channels,
+                    sample_size: a.sample_size,
                 })
                 .as_ref(),
         );
@@ -790,9 +907,9 @@ impl Remuxer {
             audio.assigned = audio.samples.len();
             return;
         };
-        let rate = u64::from(config.info.sample_rate);
-        let frame = u64::from(config.info.frame_length);
+        let rate = u64::from(config.sample_rate);
         for s in audio.samples.get_mut(audio.assigned..).unwrap_or_default() {
+            let frame = u64::from(s.nominal);
             let from_ts = u64::from(s.ts.saturating_sub(base)) * rate / 1000;
             let dts = match self.audio_next_dts {
                 Some(expected) if expected.abs_diff(from_ts) <= frame => expected,
@@ -828,7 +945,7 @@ impl Remuxer {
         let (audio_rate, audio_frame) = self
             .audio_config
             .as_ref()
-            .map_or((1000, 1024), |c| (c.info.sample_rate, c.info.frame_length));
+            .map_or((1000, 1024), |c| (c.sample_rate, c.default_duration()));
         let audio_gap = u64::from(self.config.gap_threshold_ms) * u64::from(audio_rate) / 1000;
 
         loop {
@@ -885,6 +1002,107 @@ impl Remuxer {
             self.audio.commit(&audio_plan);
         }
     }
+}
+
+/// Validates a video sequence start and describes the sample entry it becomes.
+fn video_config(codec: VideoCodec, record: &[u8]) -> Result<VideoConfig, RemuxError> {
+    let base =
+        |entry: &[u8; 4], config_box: &[u8; 4], config: Vec<u8>, codec: String| VideoConfig {
+            record: record.to_vec(),
+            entry: *entry,
+            config_box: *config_box,
+            config,
+            codec,
+            width: 0,
+            height: 0,
+            format: VideoFormat::Vp9,
+        };
+    Ok(match codec {
+        VideoCodec::HEVC => {
+            let parsed = HevcDecoderConfig::parse(record).map_err(RemuxError::HevcConfig)?;
+            let sps = parsed.first_sps().map_err(RemuxError::HevcConfig)?;
+            VideoConfig {
+                width: sps.width,
+                height: sps.height,
+                format: VideoFormat::Nalus {
+                    length_size: parsed.nalu_length_size,
+                },
+                ..base(b"hvc1", b"hvcC", record.to_vec(), parsed.codec_string())
+            }
+        }
+        VideoCodec::AV1 => {
+            let parsed = Av1Config::parse(record).map_err(RemuxError::Av1Config)?;
+            VideoConfig {
+                width: parsed.max_width.unwrap_or(0),
+                height: parsed.max_height.unwrap_or(0),
+                format: VideoFormat::Av1,
+                ..base(b"av01", b"av1C", record.to_vec(), parsed.codec_string())
+            }
+        }
+        VideoCodec::VP9 => {
+            let parsed = Vp9Config::parse(record).map_err(RemuxError::Vp9Config)?;
+            let codec = parsed.codec_string();
+            base(b"vp09", b"vpcC", parsed.vpcc, codec)
+        }
+        _ => {
+            let parsed = AvcDecoderConfig::parse(record).map_err(RemuxError::AvcConfig)?;
+            let sps = parsed.first_sps().map_err(RemuxError::AvcConfig)?;
+            VideoConfig {
+                width: sps.width,
+                height: sps.height,
+                format: VideoFormat::Nalus {
+                    length_size: parsed.nalu_length_size,
+                },
+                ..base(b"avc1", b"avcC", record.to_vec(), parsed.codec_string())
+            }
+        }
+    })
+}
+
+/// Validates an audio sequence start and describes the sample entry it becomes.
+fn audio_config(codec: AudioCodec, data: &[u8]) -> Result<AudioConfig, RemuxError> {
+    Ok(match codec {
+        AudioCodec::OPUS => {
+            let parsed = OpusConfig::parse(data).map_err(RemuxError::OpusConfig)?;
+            AudioConfig {
+                raw: data.to_vec(),
+                codec: parsed.codec_string(),
+                sample_rate: opus::SAMPLE_RATE,
+                channels: u16::from(parsed.channels),
+                sample_size: 16,
+                config: AudioBox::DOps(parsed.to_dops()),
+                format: AudioFormat::Opus,
+            }
+        }
+        AudioCodec::FLAC => {
+            let parsed = FlacStreamInfo::parse(data).map_err(RemuxError::FlacConfig)?;
+            AudioConfig {
+                raw: data.to_vec(),
+                codec: parsed.codec_string(),
+                sample_rate: parsed.sample_rate,
+                channels: u16::from(parsed.channels),
+                sample_size: u16::from(parsed.bits_per_sample),
+                config: AudioBox::DfLa(parsed.to_dfla()),
+                format: AudioFormat::Flac {
+                    default_block: u32::from(parsed.max_block_size.max(1)),
+                },
+            }
+        }
+        _ => {
+            let info = AudioSpecificConfig::parse(data).map_err(RemuxError::AacConfig)?;
+            AudioConfig {
+                raw: data.to_vec(),
+                codec: info.codec_string(),
+                sample_rate: info.sample_rate,
+                channels: info.channel_count(),
+                sample_size: 16,
+                config: AudioBox::Esds(data.to_vec()),
+                format: AudioFormat::Aac {
+                    frame_length: info.frame_length,
+                },
+            }
+        }
+    })
 }
 
 /// Checks that the length-prefixed NALUs tile the payload exactly, so a stream whose prefix

@@ -575,3 +575,21 @@ pub fn parse_fragment(fragment: &[u8]) -> (u32, Vec<Traf>) {
     assert_eq!(mdat_len, in_runs, "mdat holds exactly the runs");
     (sequence, trafs)
 }
+
+/// FFmpeg 9 (Enhanced RTMP/FLV), installed by `scripts/setup.sh test` under `.cache/ffmpeg9`;
+/// `RTMPWS_FFMPEG9` overrides the path. Tests that need it fail, with this explanation, when
+/// it is missing: CI installs it, so there is no silent skip.
+pub fn ffmpeg9() -> PathBuf {
+    let path = std::env::var_os("RTMPWS_FFMPEG9")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../.cache/ffmpeg9/imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v9.0.2")
+        });
+    assert!(
+        path.is_file(),
+        "FFmpeg 9 not found at {}: run `bash scripts/setup.sh test` or set RTMPWS_FFMPEG9",
+        path.display()
+    );
+    path
+}
