@@ -3,8 +3,10 @@
 #   scripts/fuzz.sh [--runs N] [--seconds S] [TARGET...]
 #                                            N executions per target (default 100000), each
 #                                            target stopping after S seconds if that comes first
-#   scripts/fuzz.sh --smoke                  every target briefly, then the corpus replay test (CI)
+#   scripts/fuzz.sh --smoke                  every target briefly (CI)
 #   scripts/fuzz.sh --list                   the target names
+# Every run starts with the checked-in seeds (fuzz/corpus/) and past findings
+# (fuzz/regressions/); `cd fuzz && cargo test` replays those on stable without libFuzzer.
 # Prints per target: executions, exec/s, coverage (libFuzzer's cov: and ft:), corpus size and
 # crashes; exits non-zero if any target crashed. A crashing input is kept in
 # fuzz/work/artifacts/<target>/; new corpus inputs collect in fuzz/work/corpus/<target>/
@@ -20,7 +22,7 @@ SMOKE_RUNS=20000
 
 runs=100000
 seconds_cap=0
-smoke=0
+
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,9 +30,9 @@ while [ $# -gt 0 ]; do
     --runs=*) runs="${1#--runs=}"; shift ;;
     --seconds) seconds_cap="$2"; shift 2 ;;
     --seconds=*) seconds_cap="${1#--seconds=}"; shift ;;
-    --smoke) smoke=1; runs=$SMOKE_RUNS; shift ;;
+    --smoke) runs=$SMOKE_RUNS; shift ;;
     --list) sed -n 's/^name = "\([a-z0-9_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^rtmpws'; exit 0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -82,10 +84,10 @@ for t in "${targets[@]}"; do
   work="fuzz/work/corpus/$t"
   artifacts="fuzz/work/artifacts/$t/"
   log="fuzz/work/logs/$t.log"
-  mkdir -p "$work" "$artifacts" "fuzz/corpus/$t"
+  mkdir -p "$work" "$artifacts" "fuzz/corpus/$t" "fuzz/regressions/$t"
   start=$(date +%s%N)
   status=0
-  "$bin_dir/$t" "$work" "fuzz/corpus/$t" -runs="$runs" -max_total_time="$seconds_cap" -max_len="$(max_len "$t")" \
+  "$bin_dir/$t" "$work" "fuzz/corpus/$t" "fuzz/regressions/$t" -runs="$runs" -max_total_time="$seconds_cap" -max_len="$(max_len "$t")" \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts" \
     >"$log" 2>&1 || status=$?
   seconds=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
@@ -112,11 +114,6 @@ for t in "${targets[@]}"; do
     grep -E 'panicked|ERROR|SUMMARY|Test unit written|^Base64' "$log" | head -8 | sed 's/^/    /'
   fi
 done
-
-if [ "$smoke" = 1 ]; then
-  say "replaying the corpus and past findings (stable)"
-  (cd fuzz && cargo test -q -p rtmpws-fuzz-harness --target-dir "$target_dir/replay") >&2
-fi
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "crashed: ${failed[*]} (logs in fuzz/work/logs/, inputs in fuzz/work/artifacts/)" >&2
