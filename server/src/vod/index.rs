@@ -79,6 +79,8 @@ pub struct IndexBuilder {
     reader: FlvReader,
     index: Index,
     started: bool,
+    /// Offset of the last tag's header: the end of the tag (and PreviousTagSize) before it.
+    last_tag: u64,
 }
 
 impl Default for IndexBuilder {
@@ -93,6 +95,7 @@ impl IndexBuilder {
             reader: FlvReader::new(),
             index: Index::default(),
             started: false,
+            last_tag: 0,
         }
     }
 
@@ -105,6 +108,7 @@ impl IndexBuilder {
                 Ok(Some(FlvItem::Tag(tag))) => {
                     // The reader's offset is now just past this tag.
                     let offset = self.reader.offset() - (TAG_HEADER_SIZE + tag.data.len()) as u64;
+                    self.last_tag = offset;
                     self.tag(tag.kind, tag.timestamp, tag.data, offset);
                 }
                 Ok(None) => return true,
@@ -174,6 +178,11 @@ impl IndexBuilder {
                 self.index.not_flv |= !self.started;
                 self.index.damage = Some(e);
             }
+        }
+        // The file ends before the last tag's PreviousTagSize: appending after that tag would
+        // misalign every tag after it, so appending starts over that tag instead.
+        if self.index.end_offset > self.reader.offset() + self.reader.buffered() as u64 {
+            self.index.end_offset = self.last_tag;
         }
         self.index
     }
@@ -321,6 +330,24 @@ mod tests {
             assert_eq!(index.keyframe_at_or_after(500).unwrap().timestamp, 990);
             assert!(index.keyframe_at_or_after(1000).is_none());
         }
+    }
+
+    #[test]
+    fn appending_never_starts_past_the_end_of_the_file() {
+        // A file cut inside (or just before) its last PreviousTagSize: its last tag is
+        // complete, but appending after it would leave the new tags misaligned.
+        let whole = file();
+        let last_tag = whole.len() - 4 - (TAG_HEADER_SIZE + 3);
+        for cut in 1..=4 {
+            let bytes = &whole[..whole.len() - cut];
+            let mut builder = IndexBuilder::new();
+            builder.push(bytes);
+            let index = builder.finish();
+            assert_eq!(index.end_offset, last_tag as u64, "cut {cut}");
+        }
+        let mut builder = IndexBuilder::new();
+        builder.push(&whole);
+        assert_eq!(builder.finish().end_offset, whole.len() as u64);
     }
 
     #[test]
