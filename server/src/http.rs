@@ -42,10 +42,21 @@ pub async fn handle<S: HttpStream>(mut stream: S, gateway: Arc<Gateway>, peer: S
         Err(_) => return debug!(%peer, "HTTP request head timed out"),
     };
     let (request, rest) = head;
+    let settings = gateway.settings();
+    if let Some(response) = crate::api::respond(&request, &gateway).await {
+        let limit = Duration::from_secs(settings.config.write_timeout_secs);
+        write_within(&mut stream, &response, limit).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
     if request.websocket_key.is_some() {
-        if let Decision::Deny(why) = gateway.policy.websocket_origin(request.origin.as_deref()) {
+        if let Decision::Deny(why) = settings.policy.websocket_origin(request.origin.as_deref()) {
             info!(%peer, "WebSocket refused: {why}");
-            let limit = Duration::from_secs(gateway.config.write_timeout_secs);
+            gateway.metrics.refused(
+                crate::metrics::Action::WebSocket,
+                crate::metrics::Reason::Origin,
+            );
+            let limit = Duration::from_secs(settings.config.write_timeout_secs);
             write_within(&mut stream, &plain(403, "Forbidden"), limit).await;
             let _ = stream.shutdown().await;
             return;
@@ -65,6 +76,8 @@ pub struct Request {
     /// `Sec-WebSocket-Key`, when the request asks for a WebSocket upgrade.
     pub websocket_key: Option<String>,
     pub origin: Option<String>,
+    /// `Authorization`, for the admin API and `/metrics`.
+    pub authorization: Option<String>,
 }
 
 /// Why a request head was refused.
@@ -99,6 +112,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, HeadError> {
                     .filter(|_| upgrade)
                     .map(str::to_owned),
                 origin: header("origin").map(str::to_owned),
+                authorization: header("authorization").map(str::to_owned),
             };
             Ok(Some((request, len)))
         }
@@ -108,7 +122,9 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, HeadError> {
     }
 }
 
-async fn read_head<S: HttpStream>(stream: &mut S) -> std::io::Result<(Request, Vec<u8>)> {
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> std::io::Result<(Request, Vec<u8>)> {
     let mut buf = Vec::with_capacity(2048);
     loop {
         match parse_head(&buf) {
@@ -144,7 +160,7 @@ async fn upgrade<S: HttpStream>(
     }
     let _ = stream.set_nodelay();
     // WebSocket messages are bounded like RTMP messages (plus room for chunk headers).
-    let limit = gateway.config.max_message_size as usize + 64 * 1024;
+    let limit = gateway.settings().config.max_message_size as usize + 64 * 1024;
     // tungstenite's default 128 KiB read buffer per connection would be most of an idle
     // viewer's memory; players send little, so start small (it grows when needed).
     let config = WebSocketConfig::default()
@@ -160,12 +176,13 @@ async fn upgrade<S: HttpStream>(
 /// pieces (a large file costs no more memory than a small one), every write bounded by
 /// `write_timeout_secs` so a client that stops reading lets go of its connection slot.
 async fn serve_file<S: HttpStream>(stream: &mut S, request: &Request, gateway: &Gateway) {
-    let limit = Duration::from_secs(gateway.config.write_timeout_secs);
+    let settings = gateway.settings();
+    let limit = Duration::from_secs(settings.config.write_timeout_secs);
     if request.method != "GET" && request.method != "HEAD" {
         write_within(stream, &plain(405, "Method Not Allowed"), limit).await;
         return;
     }
-    let opened = match resolve(&request.path, gateway) {
+    let opened = match resolve(&request.path, &settings.config) {
         Some(path) => match tokio::fs::File::open(&path).await {
             Ok(file) => match file.metadata().await {
                 Ok(meta) if meta.is_file() => Some((path, file, meta.len())),
@@ -201,7 +218,11 @@ async fn serve_file<S: HttpStream>(stream: &mut S, request: &Request, gateway: &
 }
 
 /// Writes `bytes` whole within `limit`; false if the write failed or took longer.
-async fn write_within<S: HttpStream>(stream: &mut S, bytes: &[u8], limit: Duration) -> bool {
+pub(crate) async fn write_within<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    limit: Duration,
+) -> bool {
     matches!(
         tokio::time::timeout(limit, stream.write_all(bytes)).await,
         Ok(Ok(()))
@@ -210,11 +231,11 @@ async fn write_within<S: HttpStream>(stream: &mut S, bytes: &[u8], limit: Durati
 
 /// Maps a URL path to a file under the www or package folder; `None` for anything that would
 /// leave them.
-fn resolve(url_path: &str, gateway: &Gateway) -> Option<PathBuf> {
+fn resolve(url_path: &str, config: &crate::config::Config) -> Option<PathBuf> {
     let path = url_path.split(['?', '#']).next().unwrap_or("/");
     let (root, rest): (&Path, &str) = match path.strip_prefix("/pkg/") {
-        Some(rest) => (&gateway.config.package_dir, rest),
-        None => (&gateway.config.www_dir, path.trim_start_matches('/')),
+        Some(rest) => (&config.package_dir, rest),
+        None => (&config.www_dir, path.trim_start_matches('/')),
     };
     let rest = if rest.is_empty() || rest.ends_with('/') {
         format!("{rest}index.html")
@@ -249,7 +270,7 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-fn plain(status: u16, reason: &str) -> Vec<u8> {
+pub(crate) fn plain(status: u16, reason: &str) -> Vec<u8> {
     format!("HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reason}", reason.len())
         .into_bytes()
 }

@@ -9,6 +9,7 @@
 //! | [`listen`] | listeners, the accept loops, the connection limit, the shutdown sequence |
 //! | [`tls`] | the certificate and key, TLS handshakes for https:// and rtmps:// |
 //! | [`http`] | the demo page, the client package, WebSocket upgrades |
+//! | [`api`] | `/metrics` and the admin API under `/api/v1/` |
 //! | [`transport`] | TCP and WebSocket as one byte stream with batched writes |
 //! | [`driver`] | one task per connection: the select loop over transport, feeds, timers, shutdown |
 //! | [`connection`] | a connection's plain state: its session, the role of each NetStream, dispatch of session events |
@@ -20,13 +21,18 @@
 //! | [`roles`] | publisher, live subscriber, recorded player: each one's own state |
 //! | [`lag`] | slow subscribers: InsufficientBW, skipping to a keyframe, disconnecting |
 //! | [`names`] | stream names: live keys and the files they may (never outside their folder) name |
-//! | [`gateway`] | what connections share |
+//! | [`gateway`] | what connections share, and the settings swapped whole on a reload |
+//! | [`reload`] | rereading the configuration on SIGHUP or through the admin API |
+//! | [`clients`] | the live connections as the admin API and the metrics see them; kicks |
+//! | [`metrics`] | Prometheus counters and gauges |
 //! | [`live`] | live streams: registry, GOP cache, fan-out of shared chunks |
 //! | [`vod`] | recorded items: library, keyframe index, the player task |
 //! | [`record`] | recording live streams to FLV |
 //! | [`sync`] | locks that survive a panicked holder |
 
+pub mod api;
 pub mod apps;
+pub mod clients;
 pub mod config;
 pub mod connection;
 pub mod driver;
@@ -36,9 +42,11 @@ pub mod http;
 pub mod lag;
 pub mod listen;
 pub mod live;
+pub mod metrics;
 pub mod names;
 pub mod policy;
 pub mod record;
+pub mod reload;
 pub mod roles;
 pub mod routing;
 pub mod signing;

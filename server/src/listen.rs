@@ -10,10 +10,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
-use crate::gateway::Gateway;
-use crate::tls::{Service, Tls};
-use crate::{driver, http, transport};
+use crate::config::{Args, Config};
+use crate::gateway::{Gateway, Settings};
+use crate::metrics::{Action, ErrorKind, Reason};
+use crate::tls::Service;
+use crate::{api, clients, driver, http, reload, transport};
 
 /// How long connections get to tell their peers goodbye on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -21,32 +22,54 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// once: seconds for gigabytes); past it the file stays as last flushed, still playable.
 const SHUTDOWN_RECORDING_WAIT: Duration = Duration::from_secs(30);
 
-/// Runs the gateway until SIGTERM or Ctrl-C, then shuts it down.
-pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<()> {
+/// Runs the gateway until SIGTERM or Ctrl-C, then shuts it down. `source` is the command
+/// line `config` came from: SIGHUP and the admin API reread it ([`crate::reload`]).
+pub async fn run(
+    config: Config,
+    addr_file: Option<PathBuf>,
+    source: Option<Args>,
+) -> std::io::Result<()> {
     // The certificate and key first: a bad file stops the gateway before it listens at all.
-    let tls = Tls::load(&config.tls)
+    let settings = Settings::new(config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let config = &settings.config;
     let rtmp = TcpListener::bind(config.rtmp_addr).await?;
     let http = TcpListener::bind(config.http_addr).await?;
     let https = bind_optional(config.tls.https_addr).await?;
     let rtmps = bind_optional(config.tls.rtmps_addr).await?;
+    let metrics = bind_optional(config.metrics_addr).await?;
     let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
     let mut bound = vec![("rtmp", rtmp_addr), ("http", http_addr)];
-    for (name, listener) in [("https", &https), ("rtmps", &rtmps)] {
+    for (name, listener) in [("https", &https), ("rtmps", &rtmps), ("metrics", &metrics)] {
         if let Some(listener) = listener {
             bound.push((name, listener.local_addr()?));
         }
     }
     info!(addresses = ?bound, apps = ?config.apps, "rtmpws-gateway listening");
+    let metrics_url = match &metrics {
+        Some(listener) => format!("http://{}/metrics", listener.local_addr()?),
+        None => format!("http://{http_addr}/metrics"),
+    };
+    info!(
+        demo = %format!("http://{http_addr}/"),
+        dashboard = %format!("http://{http_addr}/dashboard.html"),
+        metrics = %metrics_url,
+        "open http://{http_addr}/ (demo), http://{http_addr}/dashboard.html (dashboard), \
+         {metrics_url} (metrics)"
+    );
     if let Some(path) = addr_file {
         write_addr_file(&path, &bound).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
         })?;
     }
-    let handshake_timeout = Duration::from_secs(config.connect_timeout_secs);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let gateway = Arc::new(Gateway::new(config, shutdown_rx));
+    let gateway = Arc::new(Gateway::new(settings, source, shutdown_rx));
+    tokio::spawn(reload::on_sighup(Arc::clone(&gateway)));
+    tokio::spawn(clients::sample_rates(Arc::downgrade(&gateway.clients)));
+    if let Some(listener) = metrics {
+        tokio::spawn(api::serve_metrics(listener, Arc::clone(&gateway)));
+    }
     // Every connection task holds a clone: the strong count tells how many are still running.
     let tasks = Arc::new(());
 
@@ -68,40 +91,53 @@ pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<
         http::handle,
     );
     // TLS listeners: the handshake runs in the connection's task, under its connection slot,
-    // and a failed one closes that connection only.
-    let accept_https = https.zip(tls.clone()).map(|(listener, tls)| {
+    // and a failed one closes that connection only. Each takes the certificate in force
+    // now, so a reread configuration's certificate serves the next handshake.
+    let accept_https = https.map(|listener| {
         accept_loop(
             listener,
             Arc::clone(&gateway),
             Arc::clone(&limit),
             tasks.clone(),
-            move |stream, gateway, peer| {
-                let tls = tls.clone();
-                async move {
-                    match tls.accept(stream, Service::Https, handshake_timeout).await {
-                        Ok(stream) => http::handle(stream, gateway, format!("tls {peer}")).await,
-                        Err(e) => debug!(%peer, "https: {e}"),
+            move |stream, gateway, peer| async move {
+                let settings = gateway.settings();
+                let Some(tls) = settings.tls.clone() else {
+                    return;
+                };
+                let handshake_timeout = Duration::from_secs(settings.config.connect_timeout_secs);
+                drop(settings);
+                match tls.accept(stream, Service::Https, handshake_timeout).await {
+                    Ok(stream) => http::handle(stream, gateway, format!("tls {peer}")).await,
+                    Err(e) => {
+                        gateway.metrics.error(ErrorKind::Tls);
+                        debug!(%peer, "https: {e}")
                     }
                 }
             },
         )
     });
-    let accept_rtmps = rtmps.zip(tls).map(|(listener, tls)| {
+    let accept_rtmps = rtmps.map(|listener| {
         accept_loop(
             listener,
             Arc::clone(&gateway),
             limit,
             tasks.clone(),
-            move |stream, gateway, peer| {
-                let tls = tls.clone();
-                async move {
-                    let _ = stream.set_nodelay(true);
-                    match tls.accept(stream, Service::Rtmps, handshake_timeout).await {
-                        Ok(stream) => {
-                            let peer = format!("rtmps {peer}");
-                            driver::serve(transport::Tcp::new(stream), gateway, peer).await;
-                        }
-                        Err(e) => debug!(%peer, "rtmps: {e}"),
+            move |stream, gateway, peer| async move {
+                let _ = stream.set_nodelay(true);
+                let settings = gateway.settings();
+                let Some(tls) = settings.tls.clone() else {
+                    return;
+                };
+                let handshake_timeout = Duration::from_secs(settings.config.connect_timeout_secs);
+                drop(settings);
+                match tls.accept(stream, Service::Rtmps, handshake_timeout).await {
+                    Ok(stream) => {
+                        let peer = format!("rtmps {peer}");
+                        driver::serve(transport::Tcp::new(stream), gateway, peer).await;
+                    }
+                    Err(e) => {
+                        gateway.metrics.error(ErrorKind::Tls);
+                        debug!(%peer, "rtmps: {e}")
                     }
                 }
             },
@@ -191,6 +227,7 @@ async fn accept_loop<F, Fut>(
         };
         let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
             warn!(%peer, "refused: connection limit reached");
+            gateway.metrics.refused(Action::Connection, Reason::Limit);
             continue;
         };
         let task = handler(stream, Arc::clone(&gateway), peer.to_string());
