@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-build}"
+prometheus_client_version=0.26.0
 
 say() { printf '== %s\n' "$*"; }
 
@@ -43,5 +44,10 @@ if [ "$what" = test ]; then
       echo "missing: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
       exit 1
     fi
+  fi
+  # The metrics test checks /metrics with Prometheus's own Python parser.
+  if [ ! -f .cache/python/prometheus_client/parser.py ]; then
+    say "installing the Python package prometheus-client into .cache/python"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target .cache/python "prometheus-client==$prometheus_client_version"
   fi
 fi

@@ -1,0 +1,347 @@
+//! Operating the gateway: /metrics (read by Prometheus's own parser), the admin API
+//! (streams, clients, kicks) and rereading the configuration on SIGHUP, with ffmpeg
+//! publishing and viewers over TCP and WebSocket.
+
+use std::time::{Duration, Instant};
+
+use rtmpws_protocol::client::ClientEvent;
+use rtmpws_protocol::MediaKind;
+use rtmpws_tests::{
+    http_request, parse_prometheus, sample, test_flv, Ffmpeg, Gateway, Sample, TestClient,
+};
+use serde_json::Value;
+
+const TOKEN: &str = "ops-test-token";
+
+async fn api(gateway: &Gateway, method: &str, path: &str) -> (u16, Value) {
+    let (status, body) = http_request(gateway.http, method, path, Some(TOKEN)).await;
+    let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+    (status, json)
+}
+
+async fn metrics(gateway: &Gateway) -> Vec<Sample> {
+    let (status, text) = http_request(gateway.http, "GET", "/metrics", None).await;
+    assert_eq!(status, 200, "{text}");
+    parse_prometheus(&text)
+}
+
+/// Polls `GET /api/v1/streams` until `check` holds for the stream `name`; returns it.
+async fn wait_stream(
+    gateway: &Gateway,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        let (status, json) = api(gateway, "GET", "/api/v1/streams").await;
+        assert_eq!(status, 200, "{json}");
+        if let Some(stream) = json["streams"]
+            .as_array()
+            .and_then(|streams| streams.iter().find(|s| s["name"] == name))
+        {
+            if check(stream) {
+                return stream.clone();
+            }
+            last = stream.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("stream {name} never had {what}; last: {last:#}");
+}
+
+/// A viewer of `name` over `url` (rtmp:// or ws://), once media arrives.
+async fn viewer(url: &str, name: &str) -> TestClient {
+    let mut client = TestClient::connect(url, &[]).await;
+    assert!(client.connect_answer().await.0);
+    let stream = client.create_stream().await;
+    client.session().play(stream, name, -2.0, -1.0, true);
+    client.flush().await;
+    client
+        .wait_for("video", |e| {
+            matches!(
+                e,
+                ClientEvent::Media {
+                    kind: MediaKind::Video,
+                    ..
+                }
+            )
+        })
+        .await;
+    client
+}
+
+/// True if media keeps arriving at `client` for `window`.
+async fn still_receives_media(client: &mut TestClient, window: Duration) -> bool {
+    let events = client.collect_for(window).await;
+    events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Media { .. }))
+}
+
+#[tokio::test]
+async fn metrics_and_the_admin_api_follow_a_publisher_and_viewers_and_a_kick_ends_one_client() {
+    let gateway = Gateway::start(&format!("admin_token = \"{TOKEN}\""));
+    let _ffmpeg = Ffmpeg::publish(&test_flv(30), &gateway.rtmp_url("live/cam"));
+    let mut tcp = viewer(&gateway.rtmp_url("live"), "cam").await;
+    let mut ws = viewer(&gateway.ws_url("live"), "cam").await;
+
+    // The stream, its codecs from the sequence headers, its viewers by transport.
+    let stream = wait_stream(
+        &gateway,
+        "cam",
+        "a viewer over each transport and rates",
+        |s| {
+            s["viewers"]["tcp"] == 1
+                && s["viewers"]["ws"] == 1
+                && s["kbps"]["in"].as_u64() > Some(0)
+        },
+    )
+    .await;
+    assert_eq!(stream["app"], "live");
+    assert_eq!(stream["viewers"]["total"], 2);
+    assert_eq!(stream["video"]["codec"], "H264", "{stream:#}");
+    assert_eq!(stream["video"]["width"], 320);
+    assert_eq!(stream["video"]["height"], 240);
+    assert_eq!(stream["audio"]["codec"], "AAC");
+    assert_eq!(stream["audio"]["sample_rate"], 44100);
+    assert_eq!(stream["publisher"]["transport"], "tcp");
+    assert_eq!(stream["recording"], false);
+    let publisher_id = stream["publisher"]["id"].as_u64().unwrap();
+
+    let (status, clients) = api(&gateway, "GET", "/api/v1/clients").await;
+    assert_eq!(status, 200);
+    let clients = clients["clients"].as_array().unwrap().clone();
+    let role = |transport: &str, role: &str| {
+        clients
+            .iter()
+            .filter(|c| c["transport"] == transport && c["role"] == role)
+            .count()
+    };
+    assert_eq!(
+        (
+            role("tcp", "publisher"),
+            role("tcp", "player"),
+            role("ws", "player")
+        ),
+        (1, 1, 1),
+        "{clients:#?}"
+    );
+    let ws_id = clients
+        .iter()
+        .find(|c| c["transport"] == "ws")
+        .and_then(|c| c["id"].as_u64())
+        .unwrap();
+    let publisher = clients.iter().find(|c| c["id"] == publisher_id).unwrap();
+    assert_eq!(publisher["stream"], "cam");
+    assert!(publisher["bytes_in"].as_u64() > Some(10_000), "{publisher}");
+
+    // A refusal of each kind the test can cause.
+    let mut refused = TestClient::connect(&gateway.rtmp_url("nope"), &[]).await;
+    assert!(!refused.connect_answer().await.0);
+    let mut vod = TestClient::connect(&gateway.rtmp_url("vod"), &[]).await;
+    assert!(vod.connect_answer().await.0);
+    let s = vod.create_stream().await;
+    vod.session().publish(s, "x", "live");
+    vod.flush().await;
+    vod.wait_status("NetStream.Publish.BadName").await;
+
+    // /metrics, read by Prometheus's parser, counts the same and its counters move.
+    let first = metrics(&gateway).await;
+    let gauge =
+        |samples: &[Sample], name: &str, labels: &[(&str, &str)]| sample(samples, name, labels);
+    assert_eq!(
+        gauge(
+            &first,
+            "rtmpws_connections",
+            &[("transport", "tcp"), ("role", "publisher")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        gauge(
+            &first,
+            "rtmpws_connections",
+            &[("transport", "ws"), ("role", "player")]
+        ),
+        1.0
+    );
+    assert_eq!(gauge(&first, "rtmpws_streams", &[("app", "live")]), 1.0);
+    assert_eq!(gauge(&first, "rtmpws_publishers", &[("app", "live")]), 1.0);
+    assert_eq!(
+        gauge(
+            &first,
+            "rtmpws_viewers",
+            &[("app", "live"), ("transport", "tcp")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        gauge(
+            &first,
+            "rtmpws_viewers",
+            &[("app", "live"), ("transport", "ws")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        gauge(
+            &first,
+            "rtmpws_refusals_total",
+            &[("action", "connect"), ("reason", "auth")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        gauge(
+            &first,
+            "rtmpws_refusals_total",
+            &[("action", "publish"), ("reason", "auth")]
+        ),
+        1.0
+    );
+    assert!(gauge(&first, "rtmpws_process_resident_memory_bytes", &[]) > 1e6);
+    assert!(gauge(&first, "rtmpws_sent_bytes_total", &[("transport", "ws")]) > 0.0);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The viewers read meanwhile, or their sockets would fill.
+    let _ = tcp.collect_for(Duration::from_millis(10)).await;
+    let second = metrics(&gateway).await;
+    for (name, transport) in [
+        ("rtmpws_received_bytes_total", "tcp"),
+        ("rtmpws_sent_bytes_total", "tcp"),
+        ("rtmpws_sent_bytes_total", "ws"),
+    ] {
+        let (before, after) = (
+            gauge(&first, name, &[("transport", transport)]),
+            gauge(&second, name, &[("transport", transport)]),
+        );
+        assert!(after > before, "{name}{{{transport}}}: {before} -> {after}");
+    }
+    assert!(
+        gauge(&second, "rtmpws_uptime_seconds", &[]) > gauge(&first, "rtmpws_uptime_seconds", &[])
+    );
+
+    // Kick the WebSocket viewer: it is told `close` and its connection ends; the rest go on.
+    let (status, answer) = api(&gateway, "DELETE", &format!("/api/v1/clients/{ws_id}")).await;
+    assert_eq!((status, &answer["kicked"]), (200, &Value::from(ws_id)));
+    ws.wait_for(
+        "the close command",
+        |e| matches!(e, ClientEvent::ServerCall { name, .. } if name == "close"),
+    )
+    .await;
+    assert!(
+        ws.closes_within(Duration::from_secs(5)).await,
+        "the kicked client stays"
+    );
+    assert!(still_receives_media(&mut tcp, Duration::from_secs(1)).await);
+    let stream = wait_stream(&gateway, "cam", "the WebSocket viewer gone", |s| {
+        s["viewers"]["ws"] == 0
+    })
+    .await;
+    assert_eq!(stream["viewers"]["tcp"], 1);
+    assert_eq!(stream["publisher"]["id"], publisher_id);
+    let (status, _) = api(&gateway, "DELETE", &format!("/api/v1/clients/{ws_id}")).await;
+    assert_eq!(status, 404, "a client already gone");
+    let after = metrics(&gateway).await;
+    assert_eq!(gauge(&after, "rtmpws_kicks_total", &[]), 1.0);
+
+    // The summary, and the token's guard.
+    let (status, summary) = api(&gateway, "GET", "/api/v1/summary").await;
+    assert_eq!(status, 200);
+    assert_eq!(summary["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(summary["streams"], 1);
+    assert!(summary["uptime_secs"].as_f64() > Some(0.0));
+    let (status, _) = http_request(gateway.http, "GET", "/api/v1/streams", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = http_request(gateway.http, "GET", "/api/v1/streams", Some("wrong")).await;
+    assert_eq!(status, 401);
+    let (status, _) = api(&gateway, "POST", "/api/v1/streams").await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn without_admin_token_the_api_is_off_and_a_metrics_token_guards_metrics() {
+    let gateway = Gateway::start("metrics_token = \"m\"");
+    let (status, _) = http_request(gateway.http, "GET", "/api/v1/streams", Some("anything")).await;
+    assert_eq!(status, 404);
+    let (status, _) = http_request(gateway.http, "GET", "/metrics", None).await;
+    assert_eq!(status, 401);
+    let (status, text) = http_request(gateway.http, "GET", "/metrics", Some("m")).await;
+    assert_eq!(status, 200);
+    assert!(!parse_prometheus(&text).is_empty());
+}
+
+#[tokio::test]
+async fn sighup_refuses_the_next_publish_under_a_changed_policy_while_the_running_one_goes_on() {
+    let gateway = Gateway::start(&format!("admin_token = \"{TOKEN}\""));
+    let mut ffmpeg = Ffmpeg::publish(&test_flv(30), &gateway.rtmp_url("live/cam"));
+    let mut watching = viewer(&gateway.rtmp_url("live"), "cam").await;
+
+    gateway.rewrite_config(
+        &format!("admin_token = \"{TOKEN}\"\n[apps.live]\npublish = \"deny\"\nplay = \"open\""),
+        false,
+    );
+    gateway.signal("HUP");
+    assert!(
+        gateway.wait_log("configuration reloaded", 1, Duration::from_secs(5)),
+        "{}",
+        gateway.log()
+    );
+    let mut late = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(late.connect_answer().await.0);
+    let s = late.create_stream().await;
+    late.session().publish(s, "other", "live");
+    late.flush().await;
+    late.wait_status("NetStream.Publish.BadName").await;
+    // The running publish and its viewer go on.
+    assert!(still_receives_media(&mut watching, Duration::from_secs(2)).await);
+    assert_eq!(ffmpeg.0.try_wait().unwrap(), None, "ffmpeg was cut off");
+
+    // A broken file changes nothing: the deny stays in force.
+    gateway.rewrite_config("publish_idle_secs = \"soon\"\n[apps.live", true);
+    gateway.signal("HUP");
+    assert!(
+        gateway.wait_log("configuration not reloaded", 1, Duration::from_secs(5)),
+        "{}",
+        gateway.log()
+    );
+    let s = late.create_stream().await;
+    late.session().publish(s, "another", "live");
+    late.flush().await;
+    late.wait_status("NetStream.Publish.BadName").await;
+    // So does the admin API's reload, with the reason.
+    let (status, answer) = api(&gateway, "POST", "/api/v1/reload").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("gateway.toml"),
+        "{answer}"
+    );
+    assert!(still_receives_media(&mut watching, Duration::from_secs(1)).await);
+    let samples = metrics(&gateway).await;
+    assert_eq!(
+        sample(&samples, "rtmpws_config_reloads_total", &[("result", "ok")]),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            "rtmpws_config_reloads_total",
+            &[("result", "refused")]
+        ),
+        2.0
+    );
+
+    // A good file through the API opens publishing again.
+    gateway.rewrite_config(&format!("admin_token = \"{TOKEN}\""), false);
+    let (status, answer) = api(&gateway, "POST", "/api/v1/reload").await;
+    assert_eq!(
+        (status, &answer["reloaded"]),
+        (200, &Value::Bool(true)),
+        "{answer}"
+    );
+    let s = late.create_stream().await;
+    late.session().publish(s, "third", "live");
+    late.flush().await;
+    late.wait_status("NetStream.Publish.Start").await;
+}
