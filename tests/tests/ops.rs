@@ -261,8 +261,10 @@ async fn metrics_and_the_admin_api_follow_a_publisher_and_viewers_and_a_kick_end
 }
 
 #[tokio::test]
-async fn without_admin_token_the_api_is_off_and_a_metrics_token_guards_metrics() {
-    let gateway = Gateway::start("metrics_token = \"m\"");
+async fn without_admin_token_the_api_is_off_and_metrics_have_their_token_listener_and_json_logs() {
+    let gateway = Gateway::start(
+        "metrics_token = \"m\"\nmetrics_addr = \"127.0.0.1:0\"\nlog_format = \"json\"",
+    );
     let (status, _) = http_request(gateway.http, "GET", "/api/v1/streams", Some("anything")).await;
     assert_eq!(status, 404);
     let (status, _) = http_request(gateway.http, "GET", "/metrics", None).await;
@@ -270,6 +272,37 @@ async fn without_admin_token_the_api_is_off_and_a_metrics_token_guards_metrics()
     let (status, text) = http_request(gateway.http, "GET", "/metrics", Some("m")).await;
     assert_eq!(status, 200);
     assert!(!parse_prometheus(&text).is_empty());
+
+    // The metrics listener of its own serves /metrics and nothing else.
+    let addresses = std::fs::read_to_string(gateway.dir.path().join("addresses")).unwrap();
+    let metrics_addr = addresses
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics="))
+        .expect("the metrics listener is in the address file")
+        .parse()
+        .unwrap();
+    let (status, text) = http_request(metrics_addr, "GET", "/metrics", Some("m")).await;
+    assert_eq!(status, 200);
+    let samples = parse_prometheus(&text);
+    assert_eq!(sample(&samples, "rtmpws_build_info", &[]), 1.0);
+    let (status, _) = http_request(metrics_addr, "GET", "/", Some("m")).await;
+    assert_eq!(status, 404);
+
+    // Every log line is a JSON object; the startup line names the URLs to open.
+    let log = gateway.log();
+    for line in log.lines().filter(|l| !l.is_empty()) {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value["level"].is_string(), "{line}");
+    }
+    let urls = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["fields"]["dashboard"].is_string())
+        .expect("a startup line with the URLs");
+    assert_eq!(
+        urls["fields"]["dashboard"],
+        format!("http://{}/dashboard.html", gateway.http)
+    );
 }
 
 #[tokio::test]
