@@ -378,3 +378,81 @@ async fn sighup_refuses_the_next_publish_under_a_changed_policy_while_the_runnin
     late.flush().await;
     late.wait_status("NetStream.Publish.Start").await;
 }
+
+/// A self-signed certificate for 127.0.0.1 named `cn`, and its key, in `dir`.
+fn certificate(dir: &std::path::Path, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join(format!("{cn}.pem")), dir.join(format!("{cn}.key")));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", &format!("/CN={cn}")])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is not installed");
+    assert!(status.success(), "openssl could not make a certificate");
+    (cert, key)
+}
+
+/// The subject of the certificate a TLS handshake with `addr` is given (openssl s_client).
+fn served_subject(addr: std::net::SocketAddr) -> String {
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {addr} </dev/null 2>/dev/null | openssl x509 -noout -subject"
+        ))
+        .output()
+        .expect("sh and openssl are installed");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn sighup_puts_a_new_certificate_in_force_for_the_next_handshake() {
+    let certs = rtmpws_tests::TempDir::new("ops-certs");
+    let (first_cert, first_key) = certificate(certs.path(), "first");
+    let (second_cert, second_key) = certificate(certs.path(), "second");
+    let table = |cert: &std::path::Path, key: &std::path::Path| {
+        format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\nrtmps_addr = \"127.0.0.1:0\"\n",
+            cert.display(),
+            key.display()
+        )
+    };
+    let gateway = Gateway::start(&table(&first_cert, &first_key));
+    let rtmps = gateway.rtmps.unwrap();
+    assert!(
+        served_subject(rtmps).contains("first"),
+        "{}",
+        served_subject(rtmps)
+    );
+
+    gateway.rewrite_config(&table(&second_cert, &second_key), false);
+    gateway.signal("HUP");
+    assert!(gateway.wait_log("configuration reloaded", 1, Duration::from_secs(5)));
+    assert!(
+        served_subject(rtmps).contains("second"),
+        "{}",
+        served_subject(rtmps)
+    );
+
+    // A certificate that cannot be read is refused whole: the second one stays.
+    let missing = certs.path().join("missing.pem");
+    gateway.rewrite_config(&table(&missing, &second_key), false);
+    gateway.signal("HUP");
+    assert!(gateway.wait_log("configuration not reloaded", 1, Duration::from_secs(5)));
+    assert!(
+        served_subject(rtmps).contains("second"),
+        "{}",
+        served_subject(rtmps)
+    );
+}
