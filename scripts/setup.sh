@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-build}"
+prometheus_client_version=0.26.0
 
 say() { printf '== %s\n' "$*"; }
 
@@ -53,5 +54,11 @@ if [ "$what" = test ]; then
     say "installing FFmpeg 9 (imageio-ffmpeg 0.8.1) into .cache/ffmpeg9"
     python3 -m pip install --quiet --disable-pip-version-check --target .cache/ffmpeg9 imageio-ffmpeg==0.8.1
     chmod +x "$ffmpeg9"
+  fi
+
+  # The metrics test checks /metrics with Prometheus's own Python parser.
+  if [ ! -f .cache/python/prometheus_client/parser.py ]; then
+    say "installing the Python package prometheus-client into .cache/python"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target .cache/python "prometheus-client==$prometheus_client_version"
   fi
 fi

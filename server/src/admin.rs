@@ -26,10 +26,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tracing::info;
 
-use crate::clients::{CallAnswer, ClientCall, Mail};
 use crate::gateway::Gateway;
 use crate::http::{HttpStream, Request};
 use crate::json::{from_json, to_json};
+use crate::mailboxes::{CallAnswer, ClientCall, Mail};
 use crate::shared_objects::{Author, Refusal, Update};
 
 /// An answer: status and JSON body.
@@ -74,7 +74,7 @@ pub async fn serve<S: HttpStream>(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let limit = Duration::from_secs(gateway.config.write_timeout_secs);
+    let limit = Duration::from_secs(gateway.settings().config.write_timeout_secs);
     let _ = tokio::time::timeout(limit, stream.write_all(response.as_bytes())).await;
 }
 
@@ -89,7 +89,8 @@ async fn respond<S: HttpStream>(
     mut body: Vec<u8>,
     gateway: &Arc<Gateway>,
 ) -> Answer {
-    let Some(token) = gateway.config.admin_token.as_deref() else {
+    let settings = gateway.settings();
+    let Some(token) = settings.config.admin_token.as_deref() else {
         return error(404, "not found");
     };
     let given = request
@@ -101,7 +102,7 @@ async fn respond<S: HttpStream>(
         info!(path = %request.path, "admin API request with a wrong or missing token");
         return error(401, "a valid bearer token is required");
     }
-    let max = gateway.config.max_json_bytes;
+    let max = gateway.settings().config.max_json_bytes;
     let length = request.content_length.unwrap_or(0);
     if length > max {
         return error(413, format!("the body is over {max} bytes"));
@@ -146,19 +147,10 @@ async fn route_request(
     body: &Json,
 ) -> Answer {
     match (method, parts) {
-        ("GET", ["clients"]) => {
-            let clients: Vec<Json> = gateway
-                .clients
-                .list()
-                .into_iter()
-                .map(|(id, app)| json!({"id": id.to_string(), "app": app}))
-                .collect();
-            (200, json!({ "clients": clients }))
-        }
         ("POST", ["clients", id, "call"]) => call_client(gateway, id, body).await,
         (_, ["clients", ..]) => error(405, "method not allowed"),
         (_, ["apps", app, "shared_objects", rest @ ..]) => {
-            if gateway.policy.app(app).is_none() {
+            if gateway.settings().policy.app(app).is_none() {
                 return error(404, format!("no application {app}"));
             }
             shared_objects(gateway, method, app, rest, body)
@@ -251,7 +243,7 @@ async fn call_client(gateway: &Gateway, id: &str, body: &Json) -> Answer {
     let Some(entry) = id
         .parse::<u64>()
         .ok()
-        .and_then(|id| gateway.clients.get(id))
+        .and_then(|id| gateway.mailboxes.get(id))
     else {
         return error(404, format!("no client {id}"));
     };
@@ -271,7 +263,7 @@ async fn call_client(gateway: &Gateway, id: &str, body: &Json) -> Answer {
     if entry.mailbox.try_send(Mail::Call(call)).is_err() {
         return error(503, "the client cannot take a call now");
     }
-    let timeout = Duration::from_secs(gateway.config.call_timeout_secs);
+    let timeout = Duration::from_secs(gateway.settings().config.call_timeout_secs);
     match tokio::time::timeout(timeout, answer).await {
         Ok(Ok(CallAnswer::Result(value))) => (200, json!({ "result": to_json(&value) })),
         Ok(Ok(CallAnswer::Error(info))) => (502, json!({ "error": to_json(&info) })),

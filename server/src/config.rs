@@ -11,7 +11,7 @@ use crate::apps::Apps;
 /// rtmpws-gateway: RTMP for publishers and players over TCP, and for browsers over WebSocket
 /// (the RTMP byte stream inside binary WebSocket messages at ws://HOST:PORT/APP[/INSTANCE]).
 /// It also serves the demo page.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(version)]
 pub struct Args {
     /// Address for plain RTMP over TCP (publishers such as ffmpeg or OBS, and players).
@@ -51,7 +51,7 @@ pub struct Args {
 }
 
 /// What the command does besides running the gateway.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Prints a signed stream name, NAME?sign=EXPIRES-HEX, for an application whose publish
     /// or play is "signed" (the secret comes from that application's table in --config).
@@ -196,8 +196,6 @@ pub struct Config {
     /// Seconds a call may take: `call_url` answering a client's call, a client answering
     /// the admin API's.
     pub call_timeout_secs: u64,
-    /// Bearer token of the admin API (`/api/v1/` on the HTTP listeners); unset: no API.
-    pub admin_token: Option<String>,
     /// Largest JSON body read: admin API requests, `call_url` answers.
     pub max_json_bytes: usize,
     /// Graceful shutdown: on SIGTERM/Ctrl-C every connected client first gets
@@ -208,6 +206,18 @@ pub struct Config {
     /// The tcUrl that ReconnectRequest names (another gateway instance, say); unset: each
     /// client's own tcUrl, so it reconnects to the same place.
     pub reconnect_url: Option<String>,
+    // Operating it: the admin API, metrics, logs.
+    /// Bearer token of the admin API under /api/v1/ (`Authorization: Bearer TOKEN`); without
+    /// one the API is off (404), and a request with another token gets 401.
+    pub admin_token: Option<String>,
+    /// Bearer token `/metrics` asks for; without one, `/metrics` is open.
+    pub metrics_token: Option<String>,
+    /// A listener of its own for `/metrics` (besides the HTTP listener's), e.g. for a
+    /// scraper on another network than the clients'.
+    pub metrics_addr: Option<SocketAddr>,
+    /// "text" (for people) or "json" (one object a line, for log shippers).
+    pub log_format: LogFormat,
+
     /// TLS served by the gateway itself, next to the plain listeners.
     pub tls: TlsConfig,
 }
@@ -225,6 +235,15 @@ pub struct TlsConfig {
     pub https_addr: Option<SocketAddr>,
     /// RTMPS: RTMP over TLS, as on `rtmp_addr`.
     pub rtmps_addr: Option<SocketAddr>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl TlsConfig {
@@ -276,7 +295,6 @@ impl Default for Config {
             shared_object_updates_per_sec: 100,
             connection_mailbox: 256,
             call_timeout_secs: 10,
-            admin_token: None,
             max_json_bytes: 1 << 20,
             drain_secs: 0,
             reconnect_url: None,
@@ -287,6 +305,10 @@ impl Default for Config {
             max_playlist_items: 256,
             max_queued_output_bytes: 64 << 20,
             subscriber_queue_bytes: 64 << 20,
+            admin_token: None,
+            metrics_token: None,
+            metrics_addr: None,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -405,6 +427,19 @@ impl Config {
             }
         }
         self.validate_tls()?;
+        for (key, token) in [
+            ("admin_token", &self.admin_token),
+            ("metrics_token", &self.metrics_token),
+        ] {
+            if token
+                .as_deref()
+                .is_some_and(|t| t.is_empty() || t.len() > 4096)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be 1 to 4096 bytes (leave it out to turn it off)"
+                )));
+            }
+        }
         if self.max_reassembly_bytes < self.max_message_size as usize {
             return Err(ConfigError::Invalid(format!(
                 "max_reassembly_bytes {} is less than max_message_size {}: a message of that \

@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 use crate::admission;
 use crate::connection::Connection;
 use crate::gateway::Gateway;
+use crate::metrics::ErrorKind;
 use crate::transport::{Batch, Transport};
 
 /// Serves one connection until it closes or the gateway shuts down.
@@ -63,7 +64,8 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
     });
     tokio::pin!(drain);
     let mut drained = false;
-    let config = &gateway.config;
+    let settings = gateway.settings();
+    let config = &settings.config;
     let connect_timeout = Duration::from_secs(config.connect_timeout_secs);
     let write_timeout = Duration::from_secs(config.write_timeout_secs);
     let connect_deadline = tokio::time::sleep(connect_timeout);
@@ -79,7 +81,14 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
     let mut idle_check = tokio::time::interval(Duration::from_secs(1));
     // Only publishers are checked; a tick missed meanwhile is not worth a burst.
     idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut conn = Connection::new(Arc::clone(&gateway), id, &peer);
+    // Seen from the admin API and the metrics until this task ends; a kick from there ends
+    // the loop below.
+    let (registration, mut kicked) = gateway.clients.register(id, &peer);
+    let entry = Arc::clone(&registration.client);
+    let mut kick_armed = true;
+    let bytes = gateway.metrics.bytes(entry.transport);
+    gateway.metrics.accepted(entry.transport);
+    let mut conn = Connection::new(Arc::clone(&gateway), id, &peer, Arc::clone(&entry));
     let opened = Instant::now();
     let mut last_read = opened;
     debug!(id, %peer, "connection opened");
@@ -99,8 +108,14 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                 Ok(0) => break,
                 Ok(n) => {
                     last_read = Instant::now();
+                    entry.add_in(n);
+                    bytes.received.inc_by(n as u64);
                     if let Err(e) = conn.handle_input(&buf[..n]) {
                         warn!(id, %peer, "closing: {e}");
+                        gateway.metrics.error(match e {
+                            rtmpws_protocol::LinkError::Handshake(_) => ErrorKind::Handshake,
+                            _ => ErrorKind::Protocol,
+                        });
                         let _ = flush(&mut conn, &mut transport, &mut out, write_timeout).await;
                         break;
                     }
@@ -116,6 +131,13 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                 }
             },
             work = conn.next_work(), if conn.has_work() => conn.on_work(work),
+            asked = &mut kicked, if kick_armed => {
+                // A oneshot is polled to its end once.
+                kick_armed = false;
+                if asked.is_ok() {
+                    conn.close_by_admin();
+                }
+            }
             _ = idle_check.tick(), if conn.is_publishing() => conn.check_idle(),
             now = ping_check.tick(), if !ping_every.is_zero() && conn.is_connected() => {
                 let silent = now.saturating_duration_since(last_read);
@@ -133,9 +155,18 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                 break;
             }
         }
-        if let Err(e) = flush(&mut conn, &mut transport, &mut out, write_timeout).await {
-            debug!(id, %peer, "write failed: {e}");
-            break;
+        let written = flush(&mut conn, &mut transport, &mut out, write_timeout).await;
+        match written {
+            Ok(n) => {
+                if n > 0 {
+                    entry.add_out(n);
+                    bytes.sent.inc_by(n as u64);
+                }
+            }
+            Err(e) => {
+                debug!(id, %peer, "write failed: {e}");
+                break;
+            }
         }
         if let Some(why) = conn.must_close() {
             info!(id, %peer, "closing: {why}");
@@ -143,23 +174,25 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
         }
     }
     conn.release();
+    drop(registration);
     // A peer that reads nothing could hold a polite close (a TLS close_notify, a WebSocket
     // close frame) forever.
     let _ = tokio::time::timeout(write_timeout, transport.close()).await;
     debug!(id, %peer, "connection closed");
 }
 
-/// Writes what the session queued, as one batch.
+/// Writes what the session queued, as one batch; returns how many bytes that was.
 async fn flush<T: Transport>(
     conn: &mut Connection,
     transport: &mut T,
     out: &mut Batch,
     limit: Duration,
-) -> std::io::Result<()> {
+) -> std::io::Result<usize> {
     conn.drain_output(&mut out.segments);
     if out.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
+    let len = out.len();
     // Nearly every write completes at once: try it without arming the write timeout, whose
     // timer would cost more than the write. Only a full socket waits, with the timeout.
     let at_once = transport.poll_write(&mut Context::from_waker(Waker::noop()), out);
@@ -177,7 +210,7 @@ async fn flush<T: Transport>(
         }
     };
     out.clear();
-    result
+    result.map(|()| len)
 }
 
 /// True once the gateway is shutting down (or its shutdown channel is gone); an atomic load

@@ -11,11 +11,14 @@
 //! and at most [`MAX_IN_FLIGHT`] run at once: past that, asks are refused and tells dropped,
 //! so a slow backend cannot pile up tasks.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
+
+use crate::metrics::Metrics;
 
 /// Callbacks running at once, gateway-wide.
 pub const MAX_IN_FLIGHT: usize = 256;
@@ -119,12 +122,15 @@ pub fn answer(status: u16, location: Option<&str>) -> Answer {
 /// The gateway's callback client.
 pub struct Hooks {
     http: reqwest::Client,
-    timeout: Duration,
+    /// `hook_timeout_secs`, in ms; a reread configuration changes it.
+    timeout_ms: AtomicU64,
     in_flight: Arc<Semaphore>,
+    /// Where each call's latency goes.
+    metrics: Arc<Metrics>,
 }
 
 impl Hooks {
-    pub fn new(timeout: Duration) -> Hooks {
+    pub fn new(timeout: Duration, metrics: Arc<Metrics>) -> Hooks {
         let http = reqwest::Client::builder()
             // A 3xx is an answer (a rename), not a place to go.
             .redirect(reqwest::redirect::Policy::none())
@@ -135,9 +141,20 @@ impl Hooks {
             });
         Hooks {
             http,
-            timeout,
+            timeout_ms: AtomicU64::new(duration_ms(timeout)),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            metrics,
         }
+    }
+
+    /// How long calls from now on may take.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.timeout_ms
+            .store(duration_ms(timeout), Ordering::Relaxed);
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
     }
 
     /// Asks `url` whether to go on; see [`answer`].
@@ -145,8 +162,13 @@ impl Hooks {
         let Ok(_permit) = self.in_flight.try_acquire() else {
             return Answer::Refuse(format!("{MAX_IN_FLIGHT} callbacks are already waiting"));
         };
+        let call = call_of(&form);
+        let timeout = self.timeout();
         let sent = self.http.post(url).form(&form).send();
-        match tokio::time::timeout(self.timeout, sent).await {
+        let asked = Instant::now();
+        let result = tokio::time::timeout(timeout, sent).await;
+        self.metrics.hook_answered(&call, asked.elapsed());
+        match result {
             Ok(Ok(response)) => {
                 let location = response
                     .headers()
@@ -157,7 +179,7 @@ impl Hooks {
             Ok(Err(e)) => Answer::Refuse(format!("the callback failed: {e}")),
             Err(_) => Answer::Refuse(format!(
                 "the callback gave no answer in {} s",
-                self.timeout.as_secs()
+                timeout.as_secs()
             )),
         }
     }
@@ -211,10 +233,15 @@ impl Hooks {
         let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
             return warn!(url, "callback dropped: {MAX_IN_FLIGHT} already running");
         };
+        let call = call_of(&form);
         let request = self.http.post(url).form(&form).send();
-        let (url, timeout) = (url.to_owned(), self.timeout);
+        let (url, timeout) = (url.to_owned(), self.timeout());
+        let metrics = Arc::clone(&self.metrics);
         tokio::spawn(async move {
-            match tokio::time::timeout(timeout, request).await {
+            let told = Instant::now();
+            let result = tokio::time::timeout(timeout, request).await;
+            metrics.hook_answered(&call, told.elapsed());
+            match result {
                 Ok(Ok(response)) => debug!(%url, status = %response.status(), "callback told"),
                 Ok(Err(e)) => debug!(%url, "callback failed: {e}"),
                 Err(_) => debug!(%url, "callback timed out"),
@@ -222,6 +249,18 @@ impl Hooks {
             drop(permit);
         });
     }
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The `call` field of a form (see [`form`]), for the latency metric's label.
+fn call_of(form: &[(String, String)]) -> String {
+    form.first()
+        .filter(|(key, _)| key == "call")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct LagPolicy {
 #[derive(Debug, Clone, Default)]
 pub struct LagState {
     pub dropped: u64,
+    /// InsufficientBW statuses sent.
+    pub warnings: u64,
     last_warning: Option<Instant>,
 }
 
@@ -61,6 +63,7 @@ impl LagPolicy {
             return LagVerdict::Quiet;
         }
         state.last_warning = Some(now);
+        state.warnings += 1;
         let description = format!(
             "The connection is too slow for {name}: {} messages dropped so far; playback skips to the next keyframe.",
             state.dropped

@@ -10,7 +10,9 @@
 //! | [`tls`] | the certificate and key, TLS handshakes for https:// and rtmps:// |
 //! | [`admission`] | the door: per-address limits, the budget of half-finished handshakes, shedding |
 //! | [`http`] | the demo page, the client package, WebSocket upgrades |
+//! | [`request_head`] | the one (pure) reading of an HTTP request head |
 //! | [`proxy`] | the client's address behind trusted proxies (X-Forwarded-For, PROXY protocol) |
+//! | [`api`] | `/metrics` and the admin API under `/api/v1/` |
 //! | [`transport`] | TCP and WebSocket as one byte stream with batched writes |
 //! | [`driver`] | one task per connection: the select loop over transport, feeds, timers, shutdown |
 //! | [`connection`] | a connection's plain state: its session, the role of each NetStream, dispatch of session events |
@@ -22,7 +24,11 @@
 //! | [`roles`] | publisher, live subscriber, recorded player: each one's own state |
 //! | [`lag`] | slow subscribers: InsufficientBW, skipping to a keyframe, disconnecting |
 //! | [`names`] | stream names: live keys and the files they may (never outside their folder) name |
-//! | [`gateway`] | what connections share |
+//! | [`gateway`] | what connections share, and the settings swapped whole on a reload |
+//! | [`reload`] | rereading the configuration on SIGHUP or through the admin API |
+//! | [`clients`] | the live connections as the admin API and the metrics see them; kicks |
+//! | [`metrics`] | Prometheus counters and gauges |
+//! | [`mailboxes`] | what reaches a connection from elsewhere (shared object updates, admin calls) |
 //! | [`live`] | live streams: registry, GOP cache, fan-out of shared chunks |
 //! | [`vod`] | recorded items: library, keyframe index, the player task |
 //! | [`record`] | recording live streams to FLV |
@@ -34,6 +40,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod api;
 pub mod apps;
 pub mod clients;
 pub mod config;
@@ -46,10 +53,14 @@ pub mod json;
 pub mod lag;
 pub mod listen;
 pub mod live;
+pub mod mailboxes;
+pub mod metrics;
 pub mod names;
 pub mod policy;
 pub mod proxy;
 pub mod record;
+pub mod reload;
+pub mod request_head;
 pub mod roles;
 pub mod routing;
 pub mod shared_objects;

@@ -12,10 +12,11 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
-use crate::gateway::Gateway;
-use crate::tls::{Service, Tls};
-use crate::{driver, http, proxy, transport};
+use crate::config::{Args, Config};
+use crate::gateway::{Gateway, Settings};
+use crate::metrics::{Action, ErrorKind, Reason};
+use crate::tls::Service;
+use crate::{api, clients, driver, http, proxy, reload, transport};
 
 /// How long connections get to tell their peers goodbye on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -23,34 +24,56 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// once: seconds for gigabytes); past it the file stays as last flushed, still playable.
 const SHUTDOWN_RECORDING_WAIT: Duration = Duration::from_secs(30);
 
-/// Runs the gateway until SIGTERM or Ctrl-C, then shuts it down.
-pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<()> {
+/// Runs the gateway until SIGTERM or Ctrl-C, then shuts it down. `source` is the command
+/// line `config` came from: SIGHUP and the admin API reread it ([`crate::reload`]).
+pub async fn run(
+    config: Config,
+    addr_file: Option<PathBuf>,
+    source: Option<Args>,
+) -> std::io::Result<()> {
     // The certificate and key first: a bad file stops the gateway before it listens at all.
-    let tls = Tls::load(&config.tls)
+    let settings = Settings::new(config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let config = &settings.config;
     let backlog = config.listen_backlog;
     let rtmp = bind(config.rtmp_addr, backlog)?;
     let http = bind(config.http_addr, backlog)?;
     let https = bind_optional(config.tls.https_addr, backlog)?;
     let rtmps = bind_optional(config.tls.rtmps_addr, backlog)?;
+    let metrics = bind_optional(config.metrics_addr, backlog)?;
     let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
     let mut bound = vec![("rtmp", rtmp_addr), ("http", http_addr)];
-    for (name, listener) in [("https", &https), ("rtmps", &rtmps)] {
+    for (name, listener) in [("https", &https), ("rtmps", &rtmps), ("metrics", &metrics)] {
         if let Some(listener) = listener {
             bound.push((name, listener.local_addr()?));
         }
     }
     info!(addresses = ?bound, apps = ?config.apps, "rtmpws-gateway listening");
+    let metrics_url = match &metrics {
+        Some(listener) => format!("http://{}/metrics", listener.local_addr()?),
+        None => format!("http://{http_addr}/metrics"),
+    };
+    info!(
+        demo = %format!("http://{http_addr}/"),
+        dashboard = %format!("http://{http_addr}/dashboard.html"),
+        metrics = %metrics_url,
+        "open http://{http_addr}/ (demo), http://{http_addr}/dashboard.html (dashboard), \
+         {metrics_url} (metrics)"
+    );
     if let Some(path) = addr_file {
         write_addr_file(&path, &bound).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
         })?;
     }
-    let handshake_timeout = Duration::from_secs(config.connect_timeout_secs);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (drain_tx, drain_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let gateway = Arc::new(Gateway::with_drain(config, shutdown_rx, drain_rx));
+    let gateway = Arc::new(Gateway::with_drain(settings, source, shutdown_rx, drain_rx));
+    tokio::spawn(reload::on_sighup(Arc::clone(&gateway)));
+    tokio::spawn(clients::sample_rates(Arc::downgrade(&gateway.clients)));
+    if let Some(listener) = metrics {
+        tokio::spawn(api::serve_metrics(listener, Arc::clone(&gateway)));
+    }
     // Every connection task holds a clone: the strong count tells how many are still running.
     let tasks = Arc::new(());
 
@@ -72,40 +95,53 @@ pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<
         http::handle,
     );
     // TLS listeners: the handshake runs in the connection's task, under its connection slot,
-    // and a failed one closes that connection only.
-    let accept_https = https.zip(tls.clone()).map(|(listener, tls)| {
+    // and a failed one closes that connection only. Each takes the certificate in force
+    // now, so a reread configuration's certificate serves the next handshake.
+    let accept_https = https.map(|listener| {
         accept_loop(
             listener,
             Arc::clone(&gateway),
             Arc::clone(&limit),
             tasks.clone(),
-            move |stream, gateway, peer| {
-                let tls = tls.clone();
-                async move {
-                    match tls.accept(stream, Service::Https, handshake_timeout).await {
-                        Ok(stream) => http::handle(stream, gateway, format!("tls {peer}")).await,
-                        Err(e) => debug!(%peer, "https: {e}"),
+            move |stream, gateway, peer| async move {
+                let settings = gateway.settings();
+                let Some(tls) = settings.tls.clone() else {
+                    return;
+                };
+                let handshake_timeout = Duration::from_secs(settings.config.connect_timeout_secs);
+                drop(settings);
+                match tls.accept(stream, Service::Https, handshake_timeout).await {
+                    Ok(stream) => http::handle(stream, gateway, format!("tls {peer}")).await,
+                    Err(e) => {
+                        gateway.metrics.error(ErrorKind::Tls);
+                        debug!(%peer, "https: {e}")
                     }
                 }
             },
         )
     });
-    let accept_rtmps = rtmps.zip(tls).map(|(listener, tls)| {
+    let accept_rtmps = rtmps.map(|listener| {
         accept_loop(
             listener,
             Arc::clone(&gateway),
             limit,
             tasks.clone(),
-            move |stream, gateway, peer| {
-                let tls = tls.clone();
-                async move {
-                    let _ = stream.set_nodelay(true);
-                    match tls.accept(stream, Service::Rtmps, handshake_timeout).await {
-                        Ok(stream) => {
-                            let peer = format!("rtmps {peer}");
-                            driver::serve(transport::Tcp::new(stream), gateway, peer).await;
-                        }
-                        Err(e) => debug!(%peer, "rtmps: {e}"),
+            move |stream, gateway, peer| async move {
+                let _ = stream.set_nodelay(true);
+                let settings = gateway.settings();
+                let Some(tls) = settings.tls.clone() else {
+                    return;
+                };
+                let handshake_timeout = Duration::from_secs(settings.config.connect_timeout_secs);
+                drop(settings);
+                match tls.accept(stream, Service::Rtmps, handshake_timeout).await {
+                    Ok(stream) => {
+                        let peer = format!("rtmps {peer}");
+                        driver::serve(transport::Tcp::new(stream), gateway, peer).await;
+                    }
+                    Err(e) => {
+                        gateway.metrics.error(ErrorKind::Tls);
+                        debug!(%peer, "rtmps: {e}")
                     }
                 }
             },
@@ -244,10 +280,12 @@ fn admit<F, Fut>(
 {
     let Ok(permit) = Arc::clone(limit).try_acquire_owned() else {
         gateway.door.refused_full();
+        gateway.metrics.refused(Action::Connection, Reason::Limit);
         return;
     };
     let token = Arc::clone(tasks);
-    if !gateway.proxies.contains(peer.ip()) {
+    let settings = gateway.settings();
+    if !settings.proxies.contains(peer.ip()) {
         let Ok(admitted) = gateway.door.admit(peer.ip()) else {
             return;
         };
@@ -258,7 +296,7 @@ fn admit<F, Fut>(
         });
         return;
     }
-    if !gateway.config.proxy_protocol {
+    if !settings.config.proxy_protocol {
         // The client is named later, if at all (X-Forwarded-For on a WebSocket upgrade).
         let task = gateway.door.admit_proxied(peer.ip()).run(handler(
             stream,
@@ -275,7 +313,8 @@ fn admit<F, Fut>(
     // the client, not the proxy.
     let gateway = Arc::clone(gateway);
     let task = handler.clone();
-    let timeout = Duration::from_secs(gateway.config.connect_timeout_secs);
+    let timeout = Duration::from_secs(settings.config.connect_timeout_secs);
+    drop(settings);
     let started = async move {
         let client = match proxy::read_proxy_header(&stream, timeout).await {
             Ok(source) => source.unwrap_or(peer),
@@ -321,7 +360,7 @@ impl ErrorLog {
 /// With `drain_secs`: every connection asks its client to reconnect, and the gateway serves on
 /// until the clients have gone or the time is up (a second signal ends the wait).
 async fn drain(gateway: &Gateway, drain_tx: &watch::Sender<bool>, tasks: &Arc<()>) {
-    let secs = gateway.config.drain_secs;
+    let secs = gateway.settings().config.drain_secs;
     if secs == 0 {
         return;
     }

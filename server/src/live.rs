@@ -119,8 +119,22 @@ pub struct Snapshot {
 #[derive(Default)]
 struct State {
     publisher: Option<u64>,
+    /// When the current publisher started.
+    published_at: Option<std::time::SystemTime>,
     snapshot: Snapshot,
     gop_bytes: usize,
+}
+
+/// What a live stream is now, for the admin API.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The connection id of its publisher, while published.
+    pub publisher: Option<u64>,
+    pub published_at: Option<std::time::SystemTime>,
+    pub audio_header: Option<Arc<MediaFrame>>,
+    pub video_header: Option<Arc<MediaFrame>>,
+    /// Receivers of its ring: live subscribers (paused ones included).
+    pub subscribers: usize,
 }
 
 /// One named live stream.
@@ -188,6 +202,18 @@ impl LiveStream {
 
     pub fn is_published(&self) -> bool {
         self.state().publisher.is_some()
+    }
+
+    /// Who publishes it, since when, and its sequence headers.
+    pub fn info(&self) -> StreamInfo {
+        let state = self.state();
+        StreamInfo {
+            publisher: state.publisher,
+            published_at: state.published_at,
+            audio_header: state.snapshot.audio_header.clone(),
+            video_header: state.snapshot.video_header.clone(),
+            subscribers: self.tx.receiver_count(),
+        }
     }
 
     /// Publishes a media frame to every subscriber and keeps it in the GOP cache.
@@ -280,6 +306,17 @@ impl Registry {
         Arc::clone(entry)
     }
 
+    /// Every stream someone publishes or waits for: (application, name, stream).
+    pub fn list(&self) -> Vec<(String, String, Arc<LiveStream>)> {
+        let mut list: Vec<_> = self
+            .streams()
+            .iter()
+            .map(|((app, name), stream)| (app.clone(), name.clone(), Arc::clone(stream)))
+            .collect();
+        list.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        list
+    }
+
     /// True if someone publishes `name` now.
     pub fn is_published(&self, app: &str, name: &str) -> bool {
         let streams = self.streams();
@@ -302,6 +339,7 @@ impl Registry {
                 return Err(PublishError::BadName(name.to_owned()));
             }
             state.publisher = Some(publisher);
+            state.published_at = Some(std::time::SystemTime::now());
             // A new publisher brings new headers; the old GOP is of no use to anyone.
             state.snapshot = Snapshot {
                 published: true,
@@ -321,6 +359,7 @@ impl Registry {
                 return;
             }
             state.publisher = None;
+            state.published_at = None;
             state.snapshot = Snapshot::default();
             state.gop_bytes = 0;
             let _ = stream.tx.send(LiveEvent::Unpublished);

@@ -6,19 +6,26 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing::error;
 
-use rtmpws_gateway::config::{Args, Command, Config};
+use rtmpws_gateway::config::{Args, Command, Config, LogFormat};
 use rtmpws_gateway::names::StreamName;
 use rtmpws_gateway::signing;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
-    let config = match Config::load(&args) {
+    let loaded = Config::load(&args);
+    // The log format is the config's; a config that does not load is reported as text.
+    let format = loaded.as_ref().map_or(LogFormat::Text, |c| c.log_format);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(false)
+            .with_env_filter(filter)
+            .init(),
+    }
+    let config = match loaded {
         Ok(config) => config,
         Err(e) => {
             error!("{e}");
@@ -40,7 +47,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(rtmpws_gateway::listen::run(config, args.addr_file)) {
+    let addr_file = args.addr_file.clone();
+    match runtime.block_on(rtmpws_gateway::listen::run(config, addr_file, Some(args))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");

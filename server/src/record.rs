@@ -85,6 +85,12 @@ impl Recordings {
         self.active().is_empty()
     }
 
+    /// How many recordings are being written or finalised, and the bytes they have so far.
+    pub fn in_progress(&self) -> (usize, u64) {
+        let active = self.active();
+        (active.len(), active.values().sum())
+    }
+
     fn active(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, u64>> {
         crate::sync::lock(&self.active)
     }

@@ -72,7 +72,8 @@ impl Batch {
         self.offset = 0;
     }
 
-    fn len(&self) -> usize {
+    /// Bytes in the batch, written or not.
+    pub fn len(&self) -> usize {
         self.segments.iter().map(Bytes::len).sum()
     }
 

@@ -101,6 +101,8 @@ pub struct Gateway {
     /// rtmps://, when the config's [tls] table has `rtmps_addr`.
     pub rtmps: Option<SocketAddr>,
     pub dir: TempDir,
+    /// The config file's first lines (addresses and folders), kept by [`Gateway::rewrite_config`].
+    config_base: String,
 }
 
 impl Gateway {
@@ -112,15 +114,12 @@ impl Gateway {
         let dir = TempDir::new("gateway");
         let config = dir.path().join("gateway.toml");
         std::fs::create_dir_all(dir.path().join("media")).unwrap();
-        std::fs::write(
-            &config,
-            format!(
-                "rtmp_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nmedia_dir = \"{}\"\nwww_dir = \"{}\"\n{extra_config}\n",
-                dir.path().join("media").display(),
-                root().join("www").display()
-            ),
-        )
-        .unwrap();
+        let config_base = format!(
+            "rtmp_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nmedia_dir = \"{}\"\nwww_dir = \"{}\"\n",
+            dir.path().join("media").display(),
+            root().join("www").display()
+        );
+        std::fs::write(&config, format!("{config_base}{extra_config}\n")).unwrap();
         let (child, addresses) = Self::spawn(&dir);
         Gateway {
             child,
@@ -129,6 +128,7 @@ impl Gateway {
             https: addresses.https,
             rtmps: addresses.rtmps,
             dir,
+            config_base,
         }
     }
 
@@ -180,6 +180,42 @@ impl Gateway {
         self.http = addresses.http;
         self.https = addresses.https;
         self.rtmps = addresses.rtmps;
+    }
+
+    /// Replaces the config file: the same addresses and folders, then `extra_config` (or, with
+    /// `raw`, `extra_config` alone, e.g. a broken file). The gateway rereads it on SIGHUP.
+    pub fn rewrite_config(&self, extra_config: &str, raw: bool) {
+        let text = if raw {
+            extra_config.to_owned()
+        } else {
+            format!("{}{extra_config}\n", self.config_base)
+        };
+        let path = self.dir.path().join("gateway.toml");
+        let temp = self.dir.path().join("gateway.toml.tmp");
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, path).unwrap();
+    }
+
+    /// Sends a signal (`"HUP"`, `"TERM"`) to the gateway process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill is not installed");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits until the log has `needle` `count` times (or more), up to `timeout`.
+    pub fn wait_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().matches(needle).count() >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// Puts a recorded item at `MEDIA_DIR/APP/NAME` (NAME may include `.flv`).
@@ -835,4 +871,106 @@ pub fn describe(event: &ClientEvent) -> String {
             }
         },
     }
+}
+
+/// One HTTP/1.1 request to `addr` (the gateway's HTTP side), with `Authorization: Bearer
+/// TOKEN` when given; returns the status and the body.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut response))
+        .await
+        .expect("the gateway answered in time")
+        .unwrap();
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let len = match parsed.parse(&response) {
+        Ok(httparse::Status::Complete(len)) => len,
+        other => panic!("not an HTTP response ({other:?}): {response:?}"),
+    };
+    let status = parsed.code.unwrap_or(0);
+    (
+        status,
+        String::from_utf8_lossy(&response[len..]).into_owned(),
+    )
+}
+
+/// One sample of a Prometheus text exposition, as Prometheus's own Python parser
+/// (`prometheus_client`, installed by scripts/setup.sh into .cache/python) reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parses `text` with `prometheus_client.parser`; panics if it is not valid exposition text.
+pub fn parse_prometheus(text: &str) -> Vec<Sample> {
+    use std::io::Write;
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        out.append([s.name, s.labels, s.value])
+print(json.dumps(out))
+"#;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .env("PYTHONPATH", root().join(".cache").join("python"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is not installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "prometheus_client could not parse the metrics (run scripts/setup.sh test): {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let samples: Vec<(String, std::collections::BTreeMap<String, String>, f64)> =
+        serde_json::from_slice(&output.stdout).unwrap();
+    samples
+        .into_iter()
+        .map(|(name, labels, value)| Sample {
+            name,
+            labels,
+            value,
+        })
+        .collect()
+}
+
+/// The value of the sample `name` whose labels include `labels`; 0 when there is none.
+pub fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+        .sum()
 }

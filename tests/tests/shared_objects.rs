@@ -667,7 +667,7 @@ async fn the_admin_api_calls_clients_and_changes_shared_objects() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .map(|c| c["id"].to_string().trim_matches('"').to_owned())
         .collect();
     assert_eq!(ids.len(), 2);
 

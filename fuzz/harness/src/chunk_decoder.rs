@@ -18,6 +18,8 @@ pub fn run(data: &[u8]) {
             max_chunk_size: 300,
             max_message_size: 2000,
             max_chunk_streams: 3,
+            // Below three whole messages, so the shared budget is what refuses.
+            max_reassembly_bytes: 5000,
         }
     } else {
         DecoderLimits::default()

@@ -15,6 +15,7 @@ pub mod chunk_roundtrip;
 pub mod client_session;
 pub mod flv_reader;
 pub mod handshake;
+pub mod http_request;
 pub mod remux;
 pub mod server_session;
 pub mod vod_index;
@@ -42,6 +43,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("aac_config", aac_config::run),
     ("remux", remux::run),
     ("vod_index", vod_index::run),
+    ("http_request", http_request::run),
 ];
 
 /// Control bytes taken from the front of a fuzz input; missing bytes read as 0, so every

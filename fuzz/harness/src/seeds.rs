@@ -117,6 +117,14 @@ pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
     add("aac_config", "lc", ASC_LC.to_vec());
     add("aac_config", "he", ASC_HE.to_vec());
     add("aac_config", "eld", vec![0xf8, 0xf0, 0x20, 0x00]);
+    let upgrade = b"GET /live HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\nOrigin: https://example.com\r\n\
+        X-Forwarded-For: 203.0.113.9, 10.0.0.1\r\n\r\n";
+    add("http_request", "upgrade", with(&[7], upgrade));
+    let api = b"POST /api/v1/apps/live/shared_objects/chat/send HTTP/1.1\r\nHost: h\r\n\
+        Authorization: Bearer 0123456789abcdef\r\nContent-Length: 2\r\n\r\n{}";
+    add("http_request", "api", with(&[1], api));
     seeds
 }
 

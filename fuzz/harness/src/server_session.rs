@@ -30,6 +30,7 @@ pub fn run(data: &[u8]) {
             max_chunk_size: 512,
             max_message_size: 4096,
             max_chunk_streams: 4,
+            max_reassembly_bytes: 8192,
         };
         config.amf_limits = DecodeLimits {
             max_depth: 4,

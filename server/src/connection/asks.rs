@@ -11,6 +11,7 @@ use tracing::info;
 
 use super::Connection;
 use crate::hooks::{self, Answer, Call};
+use crate::metrics::{Action, Reason};
 use crate::names::StreamName;
 
 /// What waits for a callback's answer.
@@ -78,6 +79,7 @@ impl Connection {
                 Answer::Allow | Answer::Rename(_) => self.accept_connect(request),
                 Answer::Refuse(why) => {
                     info!(id = self.id, app = %request.app, "connect refused by on_connect: {why}");
+                    self.gateway.metrics.refused(Action::Connect, Reason::Auth);
                     self.session
                         .reject_connect(&format!("Connection refused: {why}."));
                 }
@@ -100,6 +102,7 @@ impl Connection {
                             name = name.key(),
                             "publish refused by on_publish: {why}"
                         );
+                        self.gateway.metrics.refused(Action::Publish, Reason::Auth);
                         let info = Info::new(
                             Status::NetStreamPublishBadName,
                             format!("Cannot publish {}: {why}.", name.key()),
@@ -128,6 +131,7 @@ impl Connection {
                             name = name.key(),
                             "play refused by on_play: {why}"
                         );
+                        self.gateway.metrics.refused(Action::Play, Reason::Auth);
                         let info = Info::new(
                             Status::NetStreamPlayFailed,
                             format!("Cannot play {}: {why}.", name.key()),

@@ -36,9 +36,11 @@ use tracing::{debug, info};
 use self::asks::{Asked, Asking};
 use self::shared::{RemoteAnswer, SharedState};
 use crate::apps::AppConfig;
-use crate::clients::{ClientEntry, Mail};
-use crate::gateway::Gateway;
+use crate::clients::{self, StreamUse, UseKind};
+use crate::gateway::{Gateway, Settings};
 use crate::hooks::{self, Call};
+use crate::mailboxes::{Mail, Mailbox};
+use crate::metrics::{Action, Reason};
 use crate::names::StreamName;
 use crate::policy::Decision;
 use crate::roles::{Feed, FeedStream, Role};
@@ -46,6 +48,10 @@ use crate::signing;
 
 pub struct Connection {
     gateway: Arc<Gateway>,
+    /// The gateway's settings as of this connection's latest action.
+    settings: Arc<Settings>,
+    /// What the admin API and the metrics see of this connection.
+    entry: Arc<clients::Client>,
     id: u64,
     session: ServerSession,
     app: Option<String>,
@@ -89,8 +95,15 @@ const FEED_BATCH: usize = 256;
 const FEED_BATCH_BYTES: usize = 1 << 20;
 
 impl Connection {
-    /// A connection from `peer` (`IP:PORT`, or `ws IP:PORT` over WebSocket).
-    pub fn new(gateway: Arc<Gateway>, id: u64, peer: &str) -> Connection {
+    /// A connection from `peer` (`IP:PORT`, or `ws IP:PORT` over WebSocket), seen from
+    /// outside through `entry`.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        id: u64,
+        peer: &str,
+        entry: Arc<clients::Client>,
+    ) -> Connection {
+        let settings = gateway.settings();
         let addr = peer.strip_prefix("ws ").unwrap_or(peer);
         let addr = addr
             .parse::<std::net::SocketAddr>()
@@ -105,10 +118,12 @@ impl Connection {
             waiting: HashMap::new(),
             recording_paths: HashMap::new(),
             shared: SharedState::new(
-                gateway.config.connection_mailbox,
-                gateway.config.shared_object_updates_per_sec,
+                settings.config.connection_mailbox,
+                settings.config.shared_object_updates_per_sec,
             ),
-            session: ServerSession::new(gateway.session_config()),
+            session: ServerSession::new(settings.session_config()),
+            settings,
+            entry,
             gateway,
             id,
             app: None,
@@ -204,6 +219,57 @@ impl Connection {
         self.session.drain_output(into);
     }
 
+    /// The admin API ends this connection: the client is sent the `close` command (as FMS
+    /// does when its server side disconnects a client; players report
+    /// NetConnection.Connect.Closed), and the connection closes once that is written.
+    pub fn close_by_admin(&mut self) {
+        if self.is_connected() {
+            let close = rtmpws_protocol::message::Command {
+                name: "close".into(),
+                transaction_id: 0.0,
+                command_object: rtmpws_protocol::amf::Value::Null,
+                args: Vec::new(),
+            };
+            self.session.send_message(
+                StreamId::CONTROL,
+                rtmpws_protocol::Timestamp::ZERO,
+                &rtmpws_protocol::message::Message::Command(close),
+            );
+        }
+        self.gateway.metrics.kicks.inc();
+        self.kick = Some("closed through the admin API".into());
+    }
+
+    /// Takes the gateway's current settings, at the start of a new action.
+    fn refresh_settings(&mut self) {
+        self.settings = self.gateway.settings();
+    }
+
+    /// Tells the admin API what each NetStream does now; called when that changes.
+    fn report_uses(&self) {
+        let mut uses: Vec<StreamUse> = self
+            .roles
+            .iter()
+            .filter_map(|(stream_id, role)| {
+                let kind = match role {
+                    Role::Publishing(_) => UseKind::Publish,
+                    Role::Subscribing(_) => UseKind::Live,
+                    Role::PlayingRecorded(_) => UseKind::Recorded,
+                    Role::Unpublishing(_) => return None,
+                };
+                Some(StreamUse {
+                    stream_id: stream_id.0,
+                    kind,
+                    name: role.name().to_owned(),
+                    recording: kind == UseKind::Publish
+                        && self.recording_paths.contains_key(stream_id),
+                })
+            })
+            .collect();
+        uses.sort_by_key(|u| u.stream_id);
+        self.entry.set_uses(uses);
+    }
+
     /// Whether [`Self::shut_down`] was called.
     pub fn is_stopping(&self) -> bool {
         self.stopping
@@ -225,7 +291,7 @@ impl Connection {
     /// configured `reconnect_url`, or the client's own tcUrl. Media keeps flowing until the
     /// client leaves or the drain time is up.
     pub fn request_reconnect(&mut self) {
-        let url = match &self.gateway.config.reconnect_url {
+        let url = match &self.settings.config.reconnect_url {
             Some(url) => url.clone(),
             None => self.client.tcurl.clone(),
         };
@@ -345,8 +411,10 @@ impl Connection {
     }
 
     fn connect(&mut self, request: ConnectRequest) {
-        if let Decision::Deny(why) = self.gateway.policy.connect(&request.app) {
+        self.refresh_settings();
+        if let Decision::Deny(why) = self.settings.policy.connect(&request.app) {
             info!(id = self.id, app = %request.app, "connect refused: {why}");
+            self.gateway.metrics.refused(Action::Connect, Reason::Auth);
             return self.session.reject_connect(&why);
         }
         let field = |key: &str| {
@@ -363,7 +431,7 @@ impl Connection {
         self.client.pageurl = field("pageUrl");
         self.client.tcurl = request.tc_url.clone();
         let hook = self
-            .gateway
+            .settings
             .policy
             .app(&request.app)
             .and_then(|app| app.on_connect.clone());
@@ -386,9 +454,10 @@ impl Connection {
     fn accept_connect(&mut self, request: ConnectRequest) {
         info!(id = self.id, app = %request.app, tc_url = %request.tc_url, "connected");
         self.session.accept_connect(&self.id.to_string());
-        self.gateway.clients.register(
+        self.entry.set_app(&request.app);
+        self.gateway.mailboxes.register(
             self.id,
-            ClientEntry {
+            Mailbox {
                 app: request.app.clone(),
                 mailbox: self.shared.mailbox(),
             },
@@ -398,7 +467,7 @@ impl Connection {
 
     /// The application's rules; every connected client has an application.
     fn rules(&self) -> Option<&AppConfig> {
-        self.gateway.policy.app(self.app())
+        self.settings.policy.app(self.app())
     }
 
     fn tell_play_done(&self, name: &str) {
@@ -448,7 +517,8 @@ impl Connection {
             }
             // Dropping the handle stops the player task.
             Some(Role::PlayingRecorded(player)) => self.tell_play_done(&player.name),
-            None => {}
+            None => return,
         }
+        self.report_uses();
     }
 }

@@ -17,6 +17,7 @@ use super::asks::Asked;
 use super::Connection;
 use crate::hooks::Call;
 use crate::live::LiveEvent;
+use crate::metrics::{Action, Reason};
 use crate::names::StreamName;
 use crate::policy::Decision;
 use crate::roles::{Delivery, Feed, RecordedPlayer, Role, Subscriber};
@@ -28,8 +29,10 @@ impl Connection {
     /// `play(name, start, len, reset)`: the rules, then the on_play callback, then
     /// [`Self::route`].
     pub(super) fn play(&mut self, stream_id: StreamId, request: PlayRequest) {
+        self.refresh_settings();
         let name = StreamName::parse(&request.name);
-        if let Decision::Deny(why) = self.gateway.policy.play(self.app(), &name, unix_now()) {
+        if let Decision::Deny(why) = self.settings.policy.play(self.app(), &name, unix_now()) {
+            self.gateway.metrics.refused(Action::Play, Reason::Auth);
             info!(
                 id = self.id,
                 app = self.app(),
@@ -106,18 +109,19 @@ impl Connection {
         );
         self.feeds.insert(stream_id, feed);
         self.roles.insert(stream_id, Role::Subscribing(subscriber));
+        self.report_uses();
     }
 
     /// Replaces what `stream_id` does with a recorded-item player, and gives it `control`.
     fn start_recorded(&mut self, stream_id: StreamId, name: &str, control: VodControl) {
         self.close_stream(stream_id, false);
-        let lead = Duration::from_millis(self.gateway.config.vod_lead_ms);
+        let lead = Duration::from_millis(self.settings.config.vod_lead_ms);
         let (player, events) = vod::spawn(
             Arc::clone(&self.gateway.library),
             self.app().to_owned(),
             stream_id,
             lead,
-            self.gateway.config.max_playlist_items,
+            self.settings.config.max_playlist_items,
         );
         player.send(control);
         info!(id = self.id, app = self.app(), name, "playing recorded");
@@ -130,6 +134,7 @@ impl Connection {
             name: name.to_owned(),
         };
         self.roles.insert(stream_id, Role::PlayingRecorded(player));
+        self.report_uses();
     }
 
     /// Passes a command to the recorded-item player of `stream_id`; false if there is none.
@@ -147,6 +152,7 @@ impl Connection {
 
     /// `play2(NetStreamPlayOptions)`: transitions between recorded items.
     pub(super) fn play2(&mut self, stream_id: StreamId, options: &Value) {
+        self.refresh_settings();
         let name = options.get_str("streamName").unwrap_or_default().to_owned();
         let transition = options.get_str("transition").unwrap_or("switch");
         let failed = |why: String| Info::new(Status::NetStreamPlayFailed, why).details(&name);
@@ -160,10 +166,11 @@ impl Connection {
                 .send_status(stream_id, failed("play2: streamName is missing".into()));
         }
         if let Decision::Deny(why) =
-            self.gateway
+            self.settings
                 .policy
                 .play(self.app(), &StreamName::parse(&name), unix_now())
         {
+            self.gateway.metrics.refused(Action::Play, Reason::Auth);
             return self.session.send_status(stream_id, failed(why));
         }
         let start = options.get_f64("start").unwrap_or(-2.0);
@@ -243,8 +250,22 @@ impl Connection {
         let Some(Role::Subscribing(subscriber)) = self.roles.get_mut(&stream_id) else {
             return;
         };
-        let lag = &self.gateway.lag;
-        if let Some(why) = subscriber.on_live(&mut self.session, stream_id, event, lag) {
+        let lag = &self.settings.lag;
+        let (dropped, warnings) = (subscriber.lag.dropped, subscriber.lag.warnings);
+        let verdict = subscriber.on_live(&mut self.session, stream_id, event, lag);
+        // Two reads per message; the counters move only when something was lost.
+        let lost = subscriber.lag.dropped.saturating_sub(dropped);
+        if lost > 0 {
+            self.entry
+                .dropped
+                .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
+            self.gateway.metrics.dropped.inc_by(lost);
+        }
+        if subscriber.lag.warnings > warnings {
+            self.gateway.metrics.insufficient_bw.inc();
+        }
+        if let Some(why) = verdict {
+            self.gateway.metrics.slow_disconnects.inc();
             self.kick = Some(why);
         }
     }

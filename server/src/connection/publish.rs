@@ -15,6 +15,7 @@ use super::asks::Asked;
 use super::Connection;
 use crate::hooks::Call;
 use crate::live::MediaFrame;
+use crate::metrics::{Action, Reason};
 use crate::names::StreamName;
 use crate::policy::Decision;
 use crate::roles::{FeedStream, Publisher, Role, Unpublishing};
@@ -34,9 +35,11 @@ impl Connection {
             return self.session.send_status(stream_id, info.details(&name));
         }
         self.close_stream(stream_id, false);
+        self.refresh_settings();
         let name = StreamName::parse(&name);
         let key = name.key();
-        if let Decision::Deny(why) = self.gateway.policy.publish(self.app(), &name, unix_now()) {
+        if let Decision::Deny(why) = self.settings.policy.publish(self.app(), &name, unix_now()) {
+            self.gateway.metrics.refused(Action::Publish, Reason::Auth);
             info!(
                 id = self.id,
                 app = self.app(),
@@ -80,16 +83,18 @@ impl Connection {
                     "publishing"
                 );
                 self.session.begin_publish(stream_id, key);
-                let recorder = if self.gateway.policy.wants_recording(self.app(), mode) {
+                let recorder = if self.settings.policy.wants_recording(self.app(), mode) {
                     self.start_recording(stream_id, &name, mode)
                 } else {
                     None
                 };
                 let publisher = Publisher::new(stream, key.to_owned(), recorder);
                 self.roles.insert(stream_id, Role::Publishing(publisher));
+                self.report_uses();
             }
             Err(e) => {
                 info!(id = self.id, name = key, "publish refused: {e}");
+                self.gateway.metrics.refused(Action::Publish, Reason::InUse);
                 self.session
                     .send_status(stream_id, Status::NetStreamPublishBadName.info(key));
             }
@@ -122,7 +127,7 @@ impl Connection {
         values: Vec<Value>,
     ) {
         let handler = values.first().and_then(Value::as_str).unwrap_or_default();
-        if let Decision::Deny(why) = self.gateway.policy.relay_data(handler) {
+        if let Decision::Deny(why) = self.settings.policy.relay_data(handler) {
             return debug!(id = self.id, "data message not relayed: {why}");
         }
         if let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) {
@@ -170,7 +175,7 @@ impl Connection {
     /// Publishers that sent no media for `publish_idle_secs` get Publish.Idle and their stream
     /// is unpublished, so subscribers are not left waiting on a silent stream.
     pub fn check_idle(&mut self) {
-        let limit = Duration::from_secs(self.gateway.config.publish_idle_secs);
+        let limit = Duration::from_secs(self.settings.config.publish_idle_secs);
         let app = self.app.clone().unwrap_or_default();
         for (stream_id, role) in &mut self.roles {
             let Role::Publishing(publisher) = role else {

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use super::Connection;
 use crate::hooks::Call;
+use crate::metrics::{Action, Reason};
 use crate::names::StreamName;
 use crate::policy::Decision;
 use crate::record::{record_path, Quota, RecordError, RecordEvent, Recorder};
@@ -26,13 +27,14 @@ impl Connection {
         mode: PublishMode,
     ) -> Option<Recorder> {
         let key = name.key();
-        if let Decision::Deny(why) = self.gateway.policy.record(self.app(), name) {
+        if let Decision::Deny(why) = self.settings.policy.record(self.app(), name) {
+            self.gateway.metrics.refused(Action::Record, Reason::Auth);
             info!(id = self.id, name = key, "not recording: {why}");
             let info = Info::new(Status::NetStreamRecordNoAccess, why).details(key);
             self.session.send_status(stream_id, info);
             return None;
         }
-        let config = &self.gateway.config;
+        let config = &self.settings.config;
         let quota = Quota {
             max_bytes: config.record_max_bytes,
             max_duration_ms: config
@@ -54,6 +56,7 @@ impl Connection {
         });
         match started {
             Ok(((recorder, events), path)) => {
+                self.gateway.metrics.recordings_started.inc();
                 self.recording_paths.insert(stream_id, path);
                 self.feeds.insert(
                     stream_id,
@@ -113,6 +116,7 @@ impl Connection {
         self.feeds.remove(&stream_id);
         let started = !matches!(event, RecordEvent::NoAccess(_));
         if let Some(path) = self.recording_paths.remove(&stream_id) {
+            self.report_uses();
             if started {
                 let url = self.rules().and_then(|app| app.on_record_done.as_ref());
                 let fields = [("name", name.clone()), ("path", path.display().to_string())];

@@ -18,8 +18,8 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use super::Connection;
-use crate::clients::{CallAnswer, ClientCall, Mail};
 use crate::json;
+use crate::mailboxes::{CallAnswer, ClientCall, Mail};
 use crate::policy::Decision;
 use crate::shared_objects::{Author, Delivery, Subscriber, Update};
 
@@ -177,7 +177,7 @@ impl Connection {
                 Update::Set { slot, .. } | Update::Delete { slot } => slot.clone(),
             })
             .collect();
-        if let Decision::Deny(why) = self.gateway.policy.shared_object_write(self.app()) {
+        if let Decision::Deny(why) = self.settings.policy.shared_object_write(self.app()) {
             info!(id = self.id, object = %name, "shared object write refused: {why}");
             self.shared_object_status(&name, "SharedObject.NoWriteAccess");
             return self
@@ -209,7 +209,7 @@ impl Connection {
     }
 
     fn use_object(&mut self, name: &str, version: u32, persistent: bool) {
-        if let Decision::Deny(why) = self.gateway.policy.shared_object_read(self.app()) {
+        if let Decision::Deny(why) = self.settings.policy.shared_object_read(self.app()) {
             info!(id = self.id, object = %name, "shared object use refused: {why}");
             return self.shared_object_status(name, "SharedObject.NoReadAccess");
         }
@@ -378,8 +378,8 @@ impl Connection {
         });
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let gateway = Arc::clone(&self.gateway);
-        let timeout = Duration::from_secs(gateway.config.call_timeout_secs);
-        let max = gateway.config.max_json_bytes;
+        let timeout = Duration::from_secs(gateway.settings().config.call_timeout_secs);
+        let max = gateway.settings().config.max_json_bytes;
         self.shared.remote.spawn(async move {
             let answer = gateway.hooks.call_json(&url, body, timeout, max).await;
             (transaction_id, call_answer(answer))
@@ -404,7 +404,7 @@ impl Connection {
     pub(super) fn release_shared(&mut self) {
         if let Some(app) = self.app.clone() {
             self.gateway.shared_objects.release_client(&app, self.id);
-            self.gateway.clients.unregister(self.id);
+            self.gateway.mailboxes.unregister(self.id);
         }
         for (_, reply) in self.shared.client_calls.drain() {
             let _ = reply.send(CallAnswer::Failed("the client disconnected".into()));

@@ -16,7 +16,7 @@
 //! - `send`: every subscriber, the sender included, gets the handler call.
 //! - Fan-out: one message for N subscribers is encoded and chunked once per encoding (AMF0,
 //!   AMF3) and shared ([`Delivery`]); it reaches each connection through its bounded mailbox
-//!   ([`crate::clients`]). A subscriber whose mailbox is full is marked lagged and, when its
+//!   ([`crate::mailboxes`]). A subscriber whose mailbox is full is marked lagged and, when its
 //!   connection next reads its mail, is sent a fresh copy (clear and every slot) at the current
 //!   version instead of what it missed ([`SharedObjects::resync`]).
 //!
@@ -36,8 +36,8 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 use self::store::Store;
-use crate::clients::Mail;
 use crate::config::Config;
+use crate::mailboxes::Mail;
 use crate::sync::lock;
 
 /// The limits of every application's objects.
