@@ -23,6 +23,8 @@ cargo test --workspace
 step "benchmark smoke"
 cargo run -q -p rtmpws-bench --bin rtmpws-loadgen -- --smoke --gateway target/debug/rtmpws-gateway
 cargo run -q -p rtmpws-bench --bin rtmpws-flood -- --smoke --gateway target/debug/rtmpws-gateway
+step "fuzz smoke (every target briefly; a crash fails)"
+bash scripts/fuzz.sh --smoke
 if [ -f package.json ]; then
   step "browser client"
   npm run --silent build
