@@ -22,6 +22,7 @@ step "Rust tests"
 cargo test --workspace
 step "benchmark smoke"
 cargo run -q -p rtmpws-bench --bin rtmpws-loadgen -- --smoke --gateway target/debug/rtmpws-gateway
+cargo run -q -p rtmpws-bench --bin rtmpws-flood -- --smoke --gateway target/debug/rtmpws-gateway
 if [ -f package.json ]; then
   step "browser client"
   npm run --silent build

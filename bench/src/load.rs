@@ -8,7 +8,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,30 @@ pub fn load_flv(path: &Path) -> Result<Vec<Tag>, Error> {
         return Err(format!("{} has no media tags", path.display()).into());
     }
     Ok(tags)
+}
+
+/// Makes the source: H.264 (500 kbps, 2 s GOP) and AAC (64 kbps), 640x360 at 30 fps.
+pub fn make_source(dir: &Path, seconds: u32) -> Result<PathBuf, Error> {
+    let path = dir.join("source.flv");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+        ])
+        .args([
+            "-b:v", "500k", "-maxrate", "550k", "-bufsize", "1M", "-g", "60",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .arg(&path)
+        .status()
+        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+    if !status.success() {
+        return Err("ffmpeg could not make the source file".into());
+    }
+    Ok(path)
 }
 
 fn key(type_id: u8, timestamp: u32) -> u64 {

@@ -27,7 +27,6 @@ mod servers;
 mod sys;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -37,7 +36,7 @@ use tokio::task::LocalSet;
 
 use crate::client::Error;
 use crate::load::{Phase, Shared, Tag, Transport};
-use crate::servers::{Kind, Server};
+use crate::servers::{Kind, Server, TempDir};
 
 /// Gateway fan-out benchmark against nginx-rtmp.
 #[derive(Parser, Debug)]
@@ -169,13 +168,13 @@ fn run() -> Result<(), Error> {
             format!("{largest} viewers need more than the {fd_limit} open files allowed").into(),
         );
     }
-    let tmp = TempDir::new()?;
+    let tmp = TempDir::new("rtmpws-bench")?;
     let gateway = match &args.gateway {
         Some(path) => path.clone(),
-        None => build_gateway()?,
+        None => servers::build_gateway()?,
     };
     let source_secs = if args.smoke { 10 } else { 30 };
-    let flv = make_source(tmp.path(), source_secs)?;
+    let flv = load::make_source(tmp.path(), source_secs)?;
     let tags = Rc::new(load::load_flv(&flv)?);
     let bytes: usize = tags.iter().map(|t| t.payload.len()).sum();
     println!(
@@ -237,50 +236,6 @@ fn run() -> Result<(), Error> {
     Ok(())
 }
 
-/// Builds the gateway in release mode (a no-op when it is up to date) and returns its path.
-fn build_gateway() -> Result<PathBuf, Error> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("no workspace root")?
-        .to_path_buf();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "rtmpws-gateway"])
-        .current_dir(&root)
-        .status()?;
-    if !status.success() {
-        return Err("cargo build --release -p rtmpws-gateway failed".into());
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join("release").join("rtmpws-gateway"))
-}
-
-/// Makes the source: H.264 (500 kbps, 2 s GOP) and AAC (64 kbps), 640x360 at 30 fps.
-fn make_source(dir: &Path, seconds: u32) -> Result<PathBuf, Error> {
-    let path = dir.join("source.flv");
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-        ])
-        .args([
-            "-b:v", "500k", "-maxrate", "550k", "-bufsize", "1M", "-g", "60",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
-        .arg(&path)
-        .status()
-        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
-    if !status.success() {
-        return Err("ffmpeg could not make the source file".into());
-    }
-    Ok(path)
-}
-
 async fn sleep(seconds: f64) {
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
 }
@@ -307,9 +262,12 @@ async fn measure(
     tags: Rc<Vec<Tag>>,
 ) -> Result<Row, Error> {
     let mut server = match target.kind {
-        Kind::Rtmpws => {
-            Server::gateway(gateway, dir, Some(args.gateway_threads).filter(|&t| t > 0))?
-        }
+        Kind::Rtmpws => Server::gateway(
+            gateway,
+            dir,
+            Some(args.gateway_threads).filter(|&t| t > 0),
+            servers::ONE_ADDRESS,
+        )?,
         Kind::Nginx => Server::nginx(dir)?,
     };
     let addr = match target.transport {
@@ -604,26 +562,5 @@ fn print_report(rows: &[Row]) {
             },
             row.baseline_rss_kib
         );
-    }
-}
-
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Result<TempDir, Error> {
-        let path = std::env::temp_dir().join(format!("rtmpws-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&path)?;
-        Ok(TempDir(path))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

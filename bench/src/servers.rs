@@ -11,6 +11,10 @@ use crate::sys;
 
 pub type Error = Box<dyn std::error::Error>;
 
+/// Gateway settings for loads of thousands of connections that come from one address
+/// (127.0.0.1), as every benchmark's do.
+pub const ONE_ADDRESS: &str = "max_connections = 20000\nmax_connections_per_ip = 20000";
+
 /// Which server a measurement is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -46,9 +50,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `rtmpws-gateway` with a TOML config in `dir`, with `threads` runtime worker
-    /// threads (tokio's default, one per core, if `None`).
-    pub fn gateway(binary: &Path, dir: &Path, threads: Option<usize>) -> Result<Server, Error> {
+    /// Starts `rtmpws-gateway` with a TOML config in `dir` (plus `extra_config` lines), with
+    /// `threads` runtime worker threads (tokio's default, one per core, if `None`).
+    pub fn gateway(
+        binary: &Path,
+        dir: &Path,
+        threads: Option<usize>,
+        extra_config: &str,
+    ) -> Result<Server, Error> {
         for sub in ["media", "www", "dist"] {
             fs::create_dir_all(dir.join(sub))?;
         }
@@ -57,7 +66,7 @@ impl Server {
             &config,
             format!(
                 "rtmp_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\nmedia_dir = \"{media}\"\n\
-                 www_dir = \"{www}\"\npackage_dir = \"{dist}\"\nmax_connections = 20000\n",
+                 www_dir = \"{www}\"\npackage_dir = \"{dist}\"\n{extra_config}\n",
                 media = dir.join("media").display(),
                 www = dir.join("www").display(),
                 dist = dir.join("dist").display(),
@@ -270,5 +279,46 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Builds the gateway in release mode (a no-op when it is up to date) and returns its path.
+pub fn build_gateway() -> Result<PathBuf, Error> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace root")?
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "rtmpws-gateway"])
+        .current_dir(&root)
+        .status()?;
+    if !status.success() {
+        return Err("cargo build --release -p rtmpws-gateway failed".into());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("release").join("rtmpws-gateway"))
+}
+
+/// A temporary folder, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Result<TempDir, Error> {
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

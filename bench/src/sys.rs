@@ -94,3 +94,19 @@ pub fn signal(pid: u32, signal: i32) {
         }
     }
 }
+
+/// The kernel's count of connections dropped because a listen queue was full
+/// (TcpExt ListenOverflows in /proc/net/netstat), system-wide. (rtmpws-flood's; not
+/// rtmpws-loadgen's.)
+#[allow(dead_code)]
+pub fn listen_overflows() -> Option<u64> {
+    let text = fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "ListenOverflows")
+        .and_then(|(_, value)| value.parse().ok())
+}

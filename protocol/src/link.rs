@@ -24,6 +24,10 @@ pub enum LinkError {
     Chunk(#[from] ChunkError),
     #[error("message: {0}")]
     Message(#[from] MessageError),
+    /// More output waits for the peer than the session's budget allows: the peer asks for
+    /// more (many commands at once, each answered) than it reads.
+    #[error("{queued} bytes of output wait for the peer, over the {max}-byte limit")]
+    OutputTooLarge { queued: usize, max: usize },
 }
 
 /// Outgoing bytes, kept as a list of segments so shared media bodies are never copied.

@@ -227,12 +227,7 @@ impl Message {
             Message::Audio(b) | Message::Video(b) | Message::Other { payload: b, .. } => {
                 return b.clone()
             }
-            Message::Data(values) => {
-                if amf3_envelope {
-                    out.push(0);
-                }
-                amf::amf0::encode_all(values, &mut out);
-            }
+            Message::Data(values) => encode_data(values, amf3_envelope, &mut out),
             Message::Command(c) => {
                 if amf3_envelope {
                     out.push(0);
@@ -258,6 +253,15 @@ impl Message {
             _ => ChunkStreamId::CONTROL,
         }
     }
+}
+
+/// A data message's payload: AMF0 values, after the AMF3 format byte (0) in the AMF3
+/// envelope.
+pub(crate) fn encode_data(values: &[Value], amf3_envelope: bool, out: &mut Vec<u8>) {
+    if amf3_envelope {
+        out.push(0);
+    }
+    amf::amf0::encode_all(values, out);
 }
 
 fn decode_user_control(payload: &[u8]) -> Result<UserControl, MessageError> {

@@ -10,6 +10,7 @@
 //! in FMS's order); the gateway decides (which apps exist, which names are published).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -20,7 +21,7 @@ use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{BandwidthLimit, Command, Envelope, Message, UserControl};
 use crate::status::{Info, Status};
-use crate::types::{MediaKind, StreamId, Timestamp};
+use crate::types::{ChunkStreamId, MediaKind, MessageType, StreamId, Timestamp};
 
 /// Settings of a server session.
 #[derive(Debug, Clone)]
@@ -34,8 +35,20 @@ pub struct ServerConfig {
     pub peer_bandwidth: u32,
     /// `fmsVer` in the connect reply; many clients check that it starts with "FMS/".
     pub fms_version: String,
-    /// Most NetStreams one connection may create.
+    /// Most NetStreams one connection may have at once (deleteStream gives one back); a
+    /// createStream past it is answered `_error` NetConnection.Call.Failed and the connection
+    /// goes on.
     pub max_streams: usize,
+    /// Longest stream name, in bytes, that publish, play, play2, getStreamLength,
+    /// releaseStream and the FC calls accept (see [`StreamNameError`] for the answers).
+    pub max_stream_name_bytes: usize,
+    /// Most bytes of output that may wait to be drained. Past it the session stops: input
+    /// being read fails with [`LinkError::OutputTooLarge`], and [`ServerSession::poll_event`]
+    /// hands out no more events and closes the session (see [`ServerSession::close_reason`]).
+    /// It is checked after each incoming message and before each event, i.e. each time the
+    /// peer's requests could add to the output; what the application sends on its own
+    /// between drains (media) is not refused.
+    pub max_queued_output_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -48,8 +61,101 @@ impl Default for ServerConfig {
             peer_bandwidth: 2_500_000,
             fms_version: "FMS/3,5,7,7009".into(),
             max_streams: 16,
+            max_stream_name_bytes: 1024,
+            max_queued_output_bytes: 64 << 20,
         }
     }
+}
+
+/// A data message (onMetaData, onCuePoint, a NetStream.send handler) encoded and chunked
+/// once for every connection it goes to, as [`SharedChunks`] are for media.
+///
+/// Connections differ in the envelope: AMF0 data (type 18) for most, the AMF3 envelope
+/// (type 15, a 0 format byte before the same AMF0 values) for objectEncoding-3 ones, exactly
+/// as [`ServerSession::send_data`] encodes for each. Each form is made the first time a
+/// connection needs it, and then shared.
+#[derive(Debug)]
+pub struct SharedData {
+    timestamp: Timestamp,
+    values: Arc<Vec<Value>>,
+    chunk_size: u32,
+    amf0: OnceLock<SharedChunks>,
+    amf3: OnceLock<SharedChunks>,
+}
+
+impl SharedData {
+    /// `values` at `timestamp`, for connections whose outgoing chunk size is `chunk_size`
+    /// ([`ServerSession::chunk_size`]).
+    pub fn new(timestamp: Timestamp, values: Arc<Vec<Value>>, chunk_size: u32) -> Self {
+        SharedData {
+            timestamp,
+            values,
+            chunk_size,
+            amf0: OnceLock::new(),
+            amf3: OnceLock::new(),
+        }
+    }
+
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+
+    pub fn values(&self) -> &Arc<Vec<Value>> {
+        &self.values
+    }
+
+    /// The chunk size the shared forms are cut for.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// The length of the AMF0 payload (the AMF3 envelope adds a byte), encoding it now if no
+    /// connection needed it yet.
+    pub fn payload_len(&self) -> usize {
+        self.chunks(false).payload_len()
+    }
+
+    /// The form for a connection that does (or does not) use the AMF3 envelope, made now if
+    /// no connection needed it before.
+    fn chunks(&self, amf3_envelope: bool) -> &SharedChunks {
+        let form = if amf3_envelope {
+            &self.amf3
+        } else {
+            &self.amf0
+        };
+        form.get_or_init(|| {
+            let message = Message::Data(Vec::new());
+            let mut payload = Vec::new();
+            crate::message::encode_data(&self.values, amf3_envelope, &mut payload);
+            SharedChunks::new(
+                ChunkStreamId::STREAM_COMMAND,
+                self.timestamp,
+                message.type_id(amf3_envelope),
+                &payload,
+                self.chunk_size,
+            )
+        })
+    }
+}
+
+/// Why the session refused a stream name before the application saw it.
+///
+/// A name longer than [`ServerConfig::max_stream_name_bytes`] is answered where it arrives,
+/// never echoed back, and never reaches the application, so no registry key, playlist entry,
+/// file name or status description can be made of it:
+/// - `publish`: NetStream.Publish.BadName, the answer FMS gives a name it will not publish.
+/// - `play`, `play2`: NetStream.Play.StreamNotFound. No publisher can have used the name
+///   (publish refuses it) and no file in a media folder has it, so it names nothing, and
+///   FMS answers a name that names nothing with StreamNotFound (Play.Failed is for a stream
+///   that exists but cannot be played).
+/// - `getStreamLength`, `releaseStream`, `FCPublish`, `FCUnpublish`, `FCSubscribe`,
+///   `FCUnsubscribe`: `_error` NetConnection.Call.Failed. getStreamLength's usual answer for
+///   an unknown name, 0, also means "live", which would be a lie.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamNameError {
+    #[error("the stream name is {len} bytes long; at most {max} are allowed")]
+    TooLong { len: usize, max: usize },
 }
 
 /// A client's `connect` request.
@@ -163,8 +269,79 @@ pub enum ServerEvent {
     },
     /// A message the session ignored and why, for the application's logs.
     Ignored {
-        reason: String,
+        reason: IgnoreReason,
     },
+}
+
+/// Why the session ignored a message. Kept as data and put into words only when displayed,
+/// so a client sending floods of messages the session drops costs no formatting unless the
+/// application logs them; and no payload is ever printed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IgnoreReason {
+    /// A message of a type the session does not act on.
+    Message {
+        stream_id: StreamId,
+        type_id: MessageType,
+    },
+    MediaOnUnknownStream {
+        stream_id: StreamId,
+        kind: MediaKind,
+    },
+    DataOnUnknownStream {
+        stream_id: StreamId,
+    },
+    DataWithoutHandler {
+        stream_id: StreamId,
+    },
+    BeforeConnect {
+        command: CommandName,
+    },
+    CommandOnUnknownStream {
+        command: CommandName,
+        stream_id: StreamId,
+    },
+    CloseUnknownStream {
+        stream_id: Option<StreamId>,
+    },
+    SecondConnect,
+    /// A command refused for its stream name (and answered with an error).
+    Refused {
+        command: CommandName,
+        why: StreamNameError,
+    },
+}
+
+impl std::fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IgnoreReason::Message { stream_id, type_id } => {
+                write!(f, "message of type {} on stream {stream_id}", type_id.0)
+            }
+            IgnoreReason::MediaOnUnknownStream { stream_id, kind } => {
+                write!(f, "{kind:?} on stream {stream_id}, which was not created")
+            }
+            IgnoreReason::DataOnUnknownStream { stream_id } => {
+                write!(f, "data on stream {stream_id}, which was not created")
+            }
+            IgnoreReason::DataWithoutHandler { stream_id } => {
+                write!(
+                    f,
+                    "data message without a handler name on stream {stream_id}"
+                )
+            }
+            IgnoreReason::BeforeConnect { command } => {
+                write!(f, "{command} before connect was accepted")
+            }
+            IgnoreReason::CommandOnUnknownStream { command, stream_id } => {
+                write!(f, "{command} on stream {stream_id}, which was not created")
+            }
+            IgnoreReason::CloseUnknownStream { stream_id } => {
+                write!(f, "closeStream for unknown stream {stream_id:?}")
+            }
+            IgnoreReason::SecondConnect => f.write_str("a second connect on one connection"),
+            IgnoreReason::Refused { command, why } => write!(f, "{command} refused: {why}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +366,8 @@ pub struct ServerSession {
     /// Streams created with createStream; ids are never reused on one connection.
     streams: BTreeMap<StreamId, ()>,
     next_stream_id: u32,
+    /// Why the session closed itself, when it did.
+    close_reason: Option<String>,
 }
 
 impl ServerSession {
@@ -204,6 +383,7 @@ impl ServerSession {
             object_encoding: 0.0,
             streams: BTreeMap::new(),
             next_stream_id: 1,
+            close_reason: None,
         }
     }
 
@@ -225,12 +405,38 @@ impl ServerSession {
             if self.phase == Phase::Closing {
                 break;
             }
+            self.check_output()?;
         }
         Ok(())
     }
 
+    /// The next event. `None` also once the output is over
+    /// [`ServerConfig::max_queued_output_bytes`]: the session then closes (flush what is
+    /// queued, then close the connection), and [`ServerSession::close_reason`] says why.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        if self.phase != Phase::Closing {
+            if let Err(e) = self.check_output() {
+                self.phase = Phase::Closing;
+                self.events.clear();
+                self.close_reason = Some(e.to_string());
+                return None;
+            }
+        }
         self.events.pop_front()
+    }
+
+    /// Why the session closed itself (its output over budget), if it did.
+    pub fn close_reason(&self) -> Option<&str> {
+        self.close_reason.as_deref()
+    }
+
+    fn check_output(&self) -> Result<(), LinkError> {
+        let queued = self.link.queued_bytes();
+        let max = self.config.max_queued_output_bytes;
+        if queued > max {
+            return Err(LinkError::OutputTooLarge { queued, max });
+        }
+        Ok(())
     }
 
     /// Moves the bytes to send, in order, to `into`.
@@ -373,6 +579,22 @@ impl ServerSession {
         self.link.send(stream_id, timestamp, &Message::Data(values));
     }
 
+    /// A data message encoded once for many connections, in this connection's envelope. It
+    /// goes out exactly as [`ServerSession::send_data`] would send it; on the control stream,
+    /// or made for another chunk size, it is encoded for this connection alone.
+    pub fn send_shared_data(
+        &mut self,
+        stream_id: StreamId,
+        data: &SharedData,
+    ) -> Result<(), ChunkError> {
+        if stream_id == StreamId::CONTROL || data.chunk_size != self.link.chunk_size() {
+            self.send_data(stream_id, data.timestamp, data.values.to_vec());
+            return Ok(());
+        }
+        let chunks = data.chunks(self.link.amf3_envelope);
+        self.link.send_shared(stream_id, chunks)
+    }
+
     /// A user control event (StreamEOF, StreamDry, ...).
     pub fn send_user_control(&mut self, event: UserControl) {
         self.send_control(Message::UserControl(event));
@@ -415,7 +637,7 @@ impl ServerSession {
             .send(stream_id, Timestamp::ZERO, &Message::Command(command));
     }
 
-    fn ignore(&mut self, reason: String) {
+    fn ignore(&mut self, reason: IgnoreReason) {
         self.events.push_back(ServerEvent::Ignored { reason });
     }
 
@@ -433,7 +655,10 @@ impl ServerSession {
             Message::UserControl(
                 UserControl::SetBufferLength { .. } | UserControl::PingResponse(_),
             ) => {}
-            other => self.ignore(format!("message on stream {stream_id}: {other:?}")),
+            other => self.ignore(IgnoreReason::Message {
+                stream_id,
+                type_id: other.type_id(self.link.amf3_envelope),
+            }),
         }
     }
 
@@ -452,15 +677,13 @@ impl ServerSession {
                 payload,
             });
         } else {
-            self.ignore(format!(
-                "{kind:?} on stream {stream_id}, which was not created"
-            ));
+            self.ignore(IgnoreReason::MediaOnUnknownStream { stream_id, kind });
         }
     }
 
     fn data(&mut self, stream_id: StreamId, timestamp: Timestamp, mut values: Vec<Value>) {
         if !self.streams.contains_key(&stream_id) {
-            return self.ignore(format!("data on stream {stream_id}, which was not created"));
+            return self.ignore(IgnoreReason::DataOnUnknownStream { stream_id });
         }
         // Encoders wrap metadata as ["@setDataFrame", "onMetaData", {...}]: the gateway keeps
         // and forwards the inner message. A bare "@setDataFrame" (an rml_rtmp crash) is dropped.
@@ -473,9 +696,7 @@ impl ServerSession {
                 timestamp,
                 values,
             }),
-            _ => self.ignore(format!(
-                "data message without a handler name on stream {stream_id}"
-            )),
+            _ => self.ignore(IgnoreReason::DataWithoutHandler { stream_id }),
         }
     }
 
@@ -492,14 +713,19 @@ impl ServerSession {
         match &name {
             CommandName::Connect => self.connect(transaction_id, command_object, args),
             _ if self.phase != Phase::Connected => {
-                self.ignore(format!("{name} before connect was accepted"))
+                self.ignore(IgnoreReason::BeforeConnect { command: name })
             }
             _ if name.is_stream_command() && !self.streams.contains_key(&message_stream) => self
-                .ignore(format!(
-                    "{name} on stream {message_stream}, which was not created"
-                )),
+                .ignore(IgnoreReason::CommandOnUnknownStream {
+                    command: name,
+                    stream_id: message_stream,
+                }),
             CommandName::CreateStream => self.create_stream(transaction_id),
-            CommandName::ReleaseStream => self.reply_result(transaction_id, vec![Value::Undefined]),
+            CommandName::ReleaseStream => {
+                if !self.refuse_call_name(&name, transaction_id, name_arg().as_deref()) {
+                    self.reply_result(transaction_id, vec![Value::Undefined]);
+                }
+            }
             // The FMLE publish calls, and the CDN-style subscribe calls that ffmpeg makes
             // before every play: acknowledged the way FMS and its CDNs do.
             CommandName::FcPublish => self.answer_fc(
@@ -524,7 +750,11 @@ impl ServerSession {
                 self.answer_fc(&name, transaction_id, Status::NetStreamPlayStop, name_arg())
             }
             CommandName::GetStreamLength => {
-                let name = name_arg().unwrap_or_default();
+                let stream_name = name_arg();
+                if self.refuse_call_name(&name, transaction_id, stream_name.as_deref()) {
+                    return;
+                }
+                let name = stream_name.unwrap_or_default();
                 self.events.push_back(ServerEvent::StreamLengthRequested {
                     transaction_id,
                     name,
@@ -550,7 +780,7 @@ impl ServerSession {
                     Some(id) if self.streams.contains_key(&id) => self
                         .events
                         .push_back(ServerEvent::StreamClosed { stream_id: id }),
-                    _ => self.ignore(format!("closeStream for unknown stream {id:?}")),
+                    _ => self.ignore(IgnoreReason::CloseUnknownStream { stream_id: id }),
                 }
             }
             CommandName::Publish => self.publish(message_stream, &args),
@@ -588,6 +818,9 @@ impl ServerSession {
         status: Status,
         stream_name: Option<String>,
     ) {
+        if self.refuse_call_name(name, transaction_id, stream_name.as_deref()) {
+            return;
+        }
         let handler = format!("on{name}");
         let info = Info::new(status, stream_name.unwrap_or_default()).into_value();
         self.send_command(StreamId::CONTROL, &handler, 0.0, Value::Null, vec![info]);
@@ -602,7 +835,64 @@ impl ServerSession {
         );
     }
 
+    /// Checks a stream name against [`ServerConfig::max_stream_name_bytes`].
+    pub fn check_name(&self, name: &str) -> Result<(), StreamNameError> {
+        let max = self.config.max_stream_name_bytes;
+        if name.len() > max {
+            return Err(StreamNameError::TooLong {
+                len: name.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses a call's stream name (see [`StreamNameError`]) with `_error`
+    /// NetConnection.Call.Failed; false if the name is fine or there is none.
+    fn refuse_call_name(
+        &mut self,
+        call: &CommandName,
+        transaction_id: f64,
+        name: Option<&str>,
+    ) -> bool {
+        let Some(Err(e)) = name.map(|name| self.check_name(name)) else {
+            return false;
+        };
+        self.ignore(IgnoreReason::Refused {
+            command: call.clone(),
+            why: e.clone(),
+        });
+        self.fail_call(transaction_id, &format!("{call}: {e}"));
+        true
+    }
+
+    /// Refuses a NetStream command's name (see [`StreamNameError`]) with `status` on its
+    /// stream; false if the name is fine.
+    fn refuse_name(
+        &mut self,
+        stream_id: StreamId,
+        command: &CommandName,
+        name: &str,
+        status: Status,
+    ) -> bool {
+        let Err(e) = self.check_name(name) else {
+            return false;
+        };
+        self.ignore(IgnoreReason::Refused {
+            command: command.clone(),
+            why: e.clone(),
+        });
+        self.send_status(stream_id, Info::new(status, format!("{command}: {e}")));
+        true
+    }
+
     fn publish(&mut self, stream_id: StreamId, args: &[Value]) {
+        if let Some(stream_name) = args.first().and_then(Value::as_str) {
+            let status = Status::NetStreamPublishBadName;
+            if self.refuse_name(stream_id, &CommandName::Publish, stream_name, status) {
+                return;
+            }
+        }
         match args.first().and_then(Value::as_str) {
             Some(stream_name) if !stream_name.is_empty() => {
                 let event = ServerEvent::PublishRequested {
@@ -621,6 +911,12 @@ impl ServerSession {
 
     fn play(&mut self, stream_id: StreamId, args: &[Value]) {
         let arg = |i: usize| args.get(i);
+        if let Some(Value::String(stream_name)) = arg(0) {
+            let status = Status::NetStreamPlayStreamNotFound;
+            if self.refuse_name(stream_id, &CommandName::Play, stream_name, status) {
+                return;
+            }
+        }
         match arg(0) {
             Some(Value::String(stream_name)) if !stream_name.is_empty() => {
                 let number = |i: usize, default: f64| match arg(i) {
@@ -670,6 +966,18 @@ impl ServerSession {
             Some(
                 options @ (Value::Object(_) | Value::TypedObject { .. } | Value::EcmaArray(_)),
             ) => {
+                for key in ["streamName", "oldStreamName"] {
+                    if let Some(name) = options.get_str(key) {
+                        if self.refuse_name(
+                            stream_id,
+                            &CommandName::Play2,
+                            name,
+                            Status::NetStreamPlayStreamNotFound,
+                        ) {
+                            return;
+                        }
+                    }
+                }
                 let options = options.clone();
                 self.events
                     .push_back(ServerEvent::Play2Requested { stream_id, options });
@@ -739,7 +1047,7 @@ impl ServerSession {
 
     fn connect(&mut self, transaction_id: f64, command_object: Value, args: Vec<Value>) {
         if self.phase != Phase::AwaitingConnect {
-            return self.ignore("a second connect on one connection".into());
+            return self.ignore(IgnoreReason::SecondConnect);
         }
         self.connect_transaction = transaction_id;
         self.object_encoding = command_object.get_f64("objectEncoding").unwrap_or(0.0);
@@ -775,13 +1083,22 @@ impl ServerSession {
 
     fn create_stream(&mut self, transaction_id: f64) {
         if self.streams.len() >= self.config.max_streams {
+            let description = format!(
+                "createStream: this connection already has {} streams, the most it may have; \
+                 delete one first",
+                self.streams.len()
+            );
+            return self.fail_call(transaction_id, &description);
+        }
+        // Ids are never reused, so after 2^32-1 createStream calls there are none left.
+        let Some(next) = self.next_stream_id.checked_add(1) else {
             return self.fail_call(
                 transaction_id,
-                "createStream: too many streams on this connection",
+                "createStream: this connection has used up every stream id",
             );
-        }
+        };
         let id = StreamId(self.next_stream_id);
-        self.next_stream_id += 1;
+        self.next_stream_id = next;
         self.streams.insert(id, ());
         self.reply_result(transaction_id, vec![Value::Number(f64::from(id.0))]);
     }

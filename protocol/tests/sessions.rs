@@ -71,7 +71,11 @@ impl Pair {
 
     /// Handshake, connect to `app`, accept.
     fn connected(app: &str) -> Pair {
-        let mut pair = Pair::new(ServerConfig::default());
+        Pair::connected_with(app, ServerConfig::default())
+    }
+
+    fn connected_with(app: &str, config: ServerConfig) -> Pair {
+        let mut pair = Pair::new(config);
         pair.client.connect(
             Value::object([
                 ("app", app.into()),
@@ -710,4 +714,252 @@ fn media_chunked_once_reaches_every_connection_with_its_own_stream_id() {
             matches!(&events[1], ClientEvent::Media { stream_id, timestamp: Timestamp(1250), .. } if *stream_id == stream)
         );
     }
+}
+
+#[test]
+fn create_stream_past_max_streams_fails_and_the_connection_goes_on() {
+    let config = ServerConfig {
+        max_streams: 3,
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::connected_with("live", config);
+    let streams: Vec<StreamId> = (0..3).map(|_| pair.stream()).collect();
+    assert_eq!(streams, [StreamId(1), StreamId(2), StreamId(3)]);
+    let transaction = pair.client.create_stream();
+    pair.run();
+    match &pair.take_client_events()[..] {
+        [ClientEvent::CallError {
+            transaction_id,
+            args,
+            ..
+        }] => {
+            assert_eq!(*transaction_id, transaction);
+            assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
+            assert!(args[0]
+                .get_str("description")
+                .is_some_and(|d| d.contains("already has 3 streams")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!pair.server.is_closing());
+    // Deleting one gives its place back; ids are not reused.
+    pair.client.delete_stream(StreamId(2));
+    pair.run();
+    assert!(matches!(
+        pair.take_server_events()[..],
+        [ServerEvent::StreamClosed {
+            stream_id: StreamId(2)
+        }]
+    ));
+    assert_eq!(pair.stream(), StreamId(4));
+}
+
+#[test]
+fn over_long_stream_names_are_refused_where_they_arrive() {
+    let config = ServerConfig {
+        max_stream_name_bytes: 16,
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::connected_with("live", config);
+    let s = pair.stream();
+    let long = "n".repeat(17);
+    let fits = "n".repeat(16);
+    let only_ignored = |events: &[ServerEvent]| {
+        events
+            .iter()
+            .all(|e| matches!(e, ServerEvent::Ignored { .. }))
+    };
+    let description = |events: &[ClientEvent]| match events {
+        [ClientEvent::Status { info, stream_id }] if *stream_id == s => {
+            info.get_str("description").unwrap_or_default().to_owned()
+        }
+        other => panic!("{other:?}"),
+    };
+
+    let (server, client) = pair.command(s, "publish", vec![long.as_str().into(), "live".into()]);
+    assert!(only_ignored(&server), "{server:?}");
+    assert_eq!(status_codes(&client), ["NetStream.Publish.BadName"]);
+    assert_eq!(
+        description(&client),
+        "publish: the stream name is 17 bytes long; at most 16 are allowed"
+    );
+    let (server, _) = pair.command(s, "publish", vec![fits.as_str().into(), "live".into()]);
+    assert!(matches!(&server[..], [ServerEvent::PublishRequested { name, .. }] if *name == fits));
+
+    let (server, client) = pair.command(s, "play", vec![long.as_str().into()]);
+    assert!(only_ignored(&server), "{server:?}");
+    assert_eq!(status_codes(&client), ["NetStream.Play.StreamNotFound"]);
+    assert!(
+        !description(&client).contains(&long),
+        "the name is not echoed"
+    );
+    let (server, _) = pair.command(s, "play", vec![fits.as_str().into()]);
+    assert!(matches!(&server[..], [ServerEvent::PlayRequested { .. }]));
+
+    for (name, old_name) in [(&long, &fits), (&fits, &long)] {
+        let options = Value::object([
+            ("streamName", name.as_str().into()),
+            ("oldStreamName", old_name.as_str().into()),
+        ]);
+        let (server, client) = pair.command(s, "play2", vec![options]);
+        assert!(only_ignored(&server), "{server:?}");
+        assert_eq!(status_codes(&client), ["NetStream.Play.StreamNotFound"]);
+    }
+
+    for call in [
+        "getStreamLength",
+        "releaseStream",
+        "FCPublish",
+        "FCUnpublish",
+        "FCSubscribe",
+        "FCUnsubscribe",
+    ] {
+        let transaction = pair.client.call(call, vec![long.as_str().into()]);
+        pair.run();
+        assert!(only_ignored(&pair.take_server_events()), "{call}");
+        match &pair.take_client_events()[..] {
+            [ClientEvent::CallError {
+                transaction_id,
+                args,
+                ..
+            }] => {
+                assert_eq!(*transaction_id, transaction, "{call}");
+                assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
+                assert!(args[0]
+                    .get_str("description")
+                    .is_some_and(|d| d.starts_with(call) && d.contains("17 bytes")));
+            }
+            other => panic!("{call}: {other:?}"),
+        }
+        pair.client.call(call, vec![fits.as_str().into()]);
+        pair.run();
+        pair.take_server_events();
+        assert!(!pair
+            .take_client_events()
+            .iter()
+            .any(|e| matches!(e, ClientEvent::CallError { .. })));
+    }
+    assert!(!pair.server.is_closing());
+}
+
+#[test]
+fn output_past_its_budget_stops_the_session() {
+    let config = ServerConfig {
+        max_queued_output_bytes: 8192,
+        ..ServerConfig::default()
+    };
+    // Many calls at once, each answered with _error: reading stops past the budget.
+    let mut pair = Pair::connected_with("live", config.clone());
+    for _ in 0..200 {
+        pair.client.call("noSuchMethod", vec![]);
+    }
+    let input = pair.client.take_output();
+    match pair.server.handle_input(&input) {
+        Err(rtmpws_protocol::LinkError::OutputTooLarge { queued, max: 8192 }) => {
+            assert!(queued > 8192 && queued < 8192 + 1024, "{queued}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Output the application queued while handling events: no more events, and closed.
+    let mut pair = Pair::connected_with("live", config);
+    let s = pair.stream();
+    pair.client.play(s, "a", -2.0, -1.0, true);
+    pair.client.play(s, "b", -2.0, -1.0, true);
+    let input = pair.client.take_output();
+    pair.server.handle_input(&input).unwrap();
+    assert!(matches!(
+        pair.server.poll_event(),
+        Some(ServerEvent::PlayRequested { .. })
+    ));
+    pair.server.send_data(
+        s,
+        Timestamp::ZERO,
+        vec!["onMetaData".into(), "x".repeat(9000).into()],
+    );
+    assert_eq!(
+        pair.server.poll_event(),
+        None,
+        "the second play is not handed out"
+    );
+    assert!(pair.server.is_closing());
+    assert!(pair
+        .server
+        .close_reason()
+        .is_some_and(|why| why.contains("over the 8192-byte limit")));
+}
+
+/// A connected pair whose client asked for `object_encoding`.
+fn connected_with_encoding(object_encoding: f64) -> Pair {
+    let mut pair = Pair::new(ServerConfig::default());
+    pair.client.connect(
+        Value::object([
+            ("app", "live".into()),
+            ("objectEncoding", object_encoding.into()),
+        ]),
+        vec![],
+    );
+    pair.run();
+    pair.take_server_events();
+    pair.server.accept_connect("1");
+    pair.run();
+    pair.take_client_events();
+    pair
+}
+
+#[test]
+fn shared_data_goes_out_as_send_data_would_in_each_envelope() {
+    use rtmpws_protocol::server::SharedData;
+    use std::sync::Arc;
+    let values = vec![
+        "onMetaData".into(),
+        Value::EcmaArray(vec![("width".into(), 320.0.into())]),
+    ];
+    let shared = SharedData::new(
+        Timestamp(40),
+        Arc::new(values.clone()),
+        ServerConfig::default().chunk_size,
+    );
+    // Decodes what a server queued, from a fresh chunk decoder at the server's chunk size.
+    let decode = |segments: &[Bytes]| {
+        let mut decoder = ChunkDecoder::new(DecoderLimits::default());
+        let mut set_chunk_size = vec![2, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
+        set_chunk_size.extend_from_slice(&4096u32.to_be_bytes());
+        decoder.push(&set_chunk_size);
+        decoder.push(&segments.concat());
+        let mut messages = Vec::new();
+        while let Some(message) = decoder.next_message().unwrap() {
+            messages.push(message);
+        }
+        messages.remove(0);
+        messages
+    };
+    let mut shared_segments = Vec::new();
+    for (encoding, type_id) in [(0.0, MessageType::DATA_AMF0), (3.0, MessageType::DATA_AMF3)] {
+        for _ in 0..2 {
+            let mut plain = connected_with_encoding(encoding);
+            let mut sharing = connected_with_encoding(encoding);
+            let s = plain.stream();
+            assert_eq!(sharing.stream(), s);
+            plain.server.send_data(s, Timestamp(40), values.clone());
+            sharing.server.send_shared_data(s, &shared).unwrap();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            plain.server.drain_output(&mut a);
+            sharing.server.drain_output(&mut b);
+            let (a_messages, b_messages) = (decode(&a), decode(&b));
+            assert_eq!(a_messages, b_messages, "objectEncoding {encoding}");
+            assert_eq!(b_messages[0].header.type_id, type_id);
+            sharing.client.handle_input(&b.concat()).unwrap();
+            assert!(matches!(
+                sharing.client.poll_event(),
+                Some(ClientEvent::Data { values: got, .. }) if got == values
+            ));
+            shared_segments.push(b.last().unwrap().clone());
+        }
+    }
+    // Each envelope was encoded once, and its bytes are shared by the connections using it.
+    let ptr = |i: usize| shared_segments[i].as_ptr();
+    assert_eq!(ptr(0), ptr(1));
+    assert_eq!(ptr(2), ptr(3));
+    assert_ne!(ptr(0), ptr(2));
 }

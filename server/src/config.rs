@@ -82,6 +82,13 @@ pub struct Config {
     /// Origins whose pages may open WebSocket connections (`https://example.com`); empty:
     /// any. An upgrade from another Origin gets HTTP 403 and never reaches RTMP.
     pub allowed_origins: Vec<String>,
+    /// Load balancers and reverse proxies whose word on the client's address is believed
+    /// (`"10.0.0.0/8"`, `"127.0.0.1"`): their `X-Forwarded-For` on WebSocket upgrades, and
+    /// with `proxy_protocol` their PROXY headers; see [`crate::proxy`].
+    pub trusted_proxies: Vec<String>,
+    /// Connections from a trusted proxy to the TCP listeners (RTMP, HTTP, and the TLS ones)
+    /// begin with a PROXY protocol header (v1 or v2), as HAProxy's `send-proxy` sends it.
+    pub proxy_protocol: bool,
     /// Seconds an HTTP callback (on_connect, on_publish, …) may take; past it, refused.
     pub hook_timeout_secs: u64,
     /// Outgoing RTMP chunk size (the same for every connection, so media is chunked once).
@@ -92,6 +99,19 @@ pub struct Config {
     pub max_message_size: u32,
     /// Most connections at once, TCP and WebSocket together.
     pub max_connections: usize,
+    /// Most connections from one client address, at the door or past it (see below).
+    pub max_connections_per_ip: usize,
+    /// Most connections at the door at once: accepted, but not yet through the HTTP upgrade
+    /// (WebSocket), the RTMP handshake and an accepted connect. One more sheds the oldest at
+    /// the door. Taken as at most `max_connections - 1`, so half-finished handshakes cannot
+    /// take every place.
+    pub max_handshaking: usize,
+    /// Most connections at the door from one client address; one more sheds that address's
+    /// oldest at the door.
+    pub max_handshaking_per_ip: usize,
+    /// Connections the kernel may hold completed for each listener before the gateway accepts
+    /// them (`listen(2)` backlog; the kernel caps it at net.core.somaxconn).
+    pub listen_backlog: u32,
     /// Media messages kept per live stream for subscribers that are behind; a subscriber that
     /// falls further behind skips to the next keyframe.
     pub subscriber_queue: usize,
@@ -127,6 +147,37 @@ pub struct Config {
     /// clients answer); one silent twice as long is disconnected, so vanished peers (no FIN,
     /// e.g. a laptop closed mid-session) do not hold a connection slot forever. 0: never.
     pub ping_interval_secs: u64,
+
+    // Budgets: what one connection or stream may make the gateway hold. Memory is in bytes.
+    /// Most bytes the unfinished messages of one connection may hold, across all its chunk
+    /// streams together (each is also bounded by `max_message_size`); past it the connection
+    /// is closed.
+    pub max_reassembly_bytes: usize,
+    /// Most NetStreams one connection may have at once; createStream past it is answered
+    /// `_error` NetConnection.Call.Failed and the connection goes on.
+    pub max_streams_per_connection: usize,
+    /// Longest stream name, in bytes (query string included), that publish, play, play2,
+    /// getStreamLength and the FC calls accept: publish gets NetStream.Publish.BadName, play
+    /// and play2 NetStream.Play.StreamNotFound, calls `_error` NetConnection.Call.Failed.
+    pub max_stream_name_bytes: usize,
+    /// Most recorded items waiting in one NetStream's playlist behind the one playing (play
+    /// with reset false, play2 append); past it the item is refused with
+    /// NetStream.Play.Failed.
+    pub max_playlist_items: usize,
+    /// Most bytes queued for one client and not yet written, checked each time its requests
+    /// add to them (after each message it sends, before each of its requests is carried
+    /// out); past it, it is disconnected. A client that sends many commands at once without
+    /// reading their answers hits it; one turn of output is written before anything more is
+    /// read, so a client that merely reads slowly waits instead (write_timeout_secs).
+    /// Must hold a joining subscriber's snapshot: gop_cache_bytes + 3 * max_message_size.
+    pub max_queued_output_bytes: usize,
+    /// About how many bytes of messages a live stream's ring keeps for subscribers that are
+    /// behind, besides its `subscriber_queue` messages: a message larger than
+    /// subscriber_queue_bytes / subscriber_queue takes as many ring places as its size needs,
+    /// so big frames push old ones out sooner. Lost places count towards
+    /// `subscriber_max_dropped` as messages.
+    pub subscriber_queue_bytes: usize,
+
     /// TLS served by the gateway itself, next to the plain listeners.
     pub tls: TlsConfig,
 }
@@ -163,11 +214,17 @@ impl Default for Config {
             package_dir: "dist".into(),
             apps: Apps::default(),
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            proxy_protocol: false,
             hook_timeout_secs: 5,
             chunk_size: 4096,
             max_peer_chunk_size: 1 << 24,
             max_message_size: 8 << 20,
             max_connections: 10_000,
+            max_connections_per_ip: 1000,
+            max_handshaking: 2048,
+            max_handshaking_per_ip: 128,
+            listen_backlog: 4096,
             subscriber_queue: 1024,
             gop_cache_bytes: 16 << 20,
             connect_timeout_secs: 10,
@@ -183,6 +240,12 @@ impl Default for Config {
             write_timeout_secs: 10,
             ping_interval_secs: 30,
             tls: TlsConfig::default(),
+            max_reassembly_bytes: 16 << 20,
+            max_streams_per_connection: 16,
+            max_stream_name_bytes: 1024,
+            max_playlist_items: 256,
+            max_queued_output_bytes: 64 << 20,
+            subscriber_queue_bytes: 64 << 20,
         }
     }
 }
@@ -268,6 +331,14 @@ impl Config {
         if let Some(problem) = self.apps.problems().into_iter().next() {
             return Err(ConfigError::Invalid(problem));
         }
+        if let Err(e) = crate::proxy::TrustedProxies::parse(&self.trusted_proxies) {
+            return Err(ConfigError::Invalid(e.to_string()));
+        }
+        if self.proxy_protocol && self.trusted_proxies.is_empty() {
+            return Err(ConfigError::Invalid(
+                "proxy_protocol needs trusted_proxies: whose PROXY headers to believe".into(),
+            ));
+        }
         for origin in &self.allowed_origins {
             if origin.ends_with('/') || !origin.contains("://") {
                 return Err(ConfigError::Invalid(format!(
@@ -276,6 +347,55 @@ impl Config {
             }
         }
         self.validate_tls()?;
+        if self.max_reassembly_bytes < self.max_message_size as usize {
+            return Err(ConfigError::Invalid(format!(
+                "max_reassembly_bytes {} is less than max_message_size {}: a message of that \
+                 size could never arrive",
+                self.max_reassembly_bytes, self.max_message_size
+            )));
+        }
+        if self.max_streams_per_connection == 0 || self.max_stream_name_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "max_streams_per_connection and max_stream_name_bytes must be positive: no \
+                 client could play or publish"
+                    .into(),
+            ));
+        }
+        if self.subscriber_queue_bytes < self.subscriber_queue {
+            return Err(ConfigError::Invalid(format!(
+                "subscriber_queue_bytes {} is less than a byte for each of the {} messages of \
+                 subscriber_queue",
+                self.subscriber_queue_bytes, self.subscriber_queue
+            )));
+        }
+        // A joining subscriber is sent metadata, two sequence headers and the GOP at once.
+        let snapshot = (self.max_message_size as usize)
+            .saturating_mul(3)
+            .saturating_add(self.gop_cache_bytes);
+        if self.max_queued_output_bytes < snapshot {
+            return Err(ConfigError::Invalid(format!(
+                "max_queued_output_bytes {} is less than gop_cache_bytes + 3 * \
+                 max_message_size = {snapshot}: a joining subscriber's snapshot would not fit",
+                self.max_queued_output_bytes
+            )));
+        }
+        if self.max_connections_per_ip == 0
+            || self.max_handshaking == 0
+            || self.max_handshaking_per_ip == 0
+            || self.listen_backlog == 0
+        {
+            return Err(ConfigError::Invalid(
+                "max_connections_per_ip, max_handshaking, max_handshaking_per_ip and \
+                 listen_backlog must be positive"
+                    .into(),
+            ));
+        }
+        if self.listen_backlog > 65535 {
+            return Err(ConfigError::Invalid(format!(
+                "listen_backlog {} is above 65535",
+                self.listen_backlog
+            )));
+        }
         // Durations become timers: keep them where time arithmetic cannot overflow.
         let day = 24 * 60 * 60;
         for (key, secs) in [
@@ -339,6 +459,11 @@ mod tests {
         assert!(config.validate().is_err());
         let config: Config = toml::from_str("ping_interval_secs = 18446744073709551615").unwrap();
         assert!(config.validate().is_err(), "a timer that would overflow");
+        // A small max_connections shrinks the door's budget (below it) rather than refusing.
+        let config: Config = toml::from_str("max_connections = 100").unwrap();
+        assert!(config.validate().is_ok());
+        let config: Config = toml::from_str("max_handshaking_per_ip = 0").unwrap();
+        assert!(config.validate().is_err());
     }
 
     #[test]
@@ -381,5 +506,20 @@ mod tests {
                 .and_then(|config| config.validate().map_err(|e| e.to_string()));
             assert_eq!(result.is_ok(), ok, "{text}: {result:?}");
         }
+    }
+
+    #[test]
+    fn budgets_that_would_refuse_everything_are_refused() {
+        let config: Config = toml::from_str("max_reassembly_bytes = 1000").unwrap();
+        assert!(config.validate().is_err(), "smaller than one message");
+        let config: Config = toml::from_str("max_streams_per_connection = 0").unwrap();
+        assert!(config.validate().is_err(), "no stream at all");
+        let config: Config = toml::from_str("max_stream_name_bytes = 0").unwrap();
+        assert!(config.validate().is_err(), "no name at all");
+        let config: Config = toml::from_str("max_queued_output_bytes = 33554432").unwrap();
+        assert!(config.validate().is_err(), "no room for a snapshot");
+        let config: Config = toml::from_str("subscriber_queue_bytes = 1000").unwrap();
+        assert!(config.validate().is_err(), "less than a byte a message");
+        Config::default().validate().unwrap();
     }
 }

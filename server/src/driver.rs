@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::admission;
 use crate::connection::Connection;
 use crate::gateway::Gateway;
 use crate::transport::{Batch, Transport};
@@ -63,6 +64,7 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
     debug!(id, %peer, "connection opened");
     let mut buf = Vec::new();
     let mut out = Batch::default();
+    let mut at_door = true;
     loop {
         tokio::select! {
             biased;
@@ -76,6 +78,11 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                         warn!(id, %peer, "closing: {e}");
                         let _ = flush(&mut conn, &mut transport, &mut out, write_timeout).await;
                         break;
+                    }
+                    if at_door && conn.is_connected() {
+                        // Handshake done and connect accepted: out of the door's budgets.
+                        admission::passed();
+                        at_door = false;
                     }
                 }
                 Err(e) => {

@@ -9,22 +9,28 @@ use rtmpws_protocol::chunk::DecoderLimits;
 use rtmpws_protocol::server::ServerConfig;
 use tokio::sync::watch;
 
+use crate::admission::Door;
 use crate::config::Config;
 use crate::hooks::Hooks;
 use crate::lag::LagPolicy;
 use crate::live::Registry;
 use crate::policy::Policy;
+use crate::proxy::TrustedProxies;
 use crate::record::Recordings;
 use crate::vod::Library;
 
 pub struct Gateway {
     pub config: Config,
+    /// Per-address counts and the budget of connections at the door.
+    pub door: Arc<Door>,
     pub policy: Policy,
     pub lag: LagPolicy,
     pub registry: Registry,
     pub library: Arc<Library>,
     pub recordings: Arc<Recordings>,
     pub hooks: Hooks,
+    /// Whose word on a client's address is believed.
+    pub proxies: TrustedProxies,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
 }
@@ -32,12 +38,19 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> Self {
         Gateway {
+            door: Arc::new(Door::new(&config)),
             policy: Policy::new(&config),
             lag: LagPolicy::new(&config),
-            registry: Registry::new(config.subscriber_queue, config.gop_cache_bytes),
+            registry: Registry::new(
+                config.subscriber_queue,
+                config.subscriber_queue_bytes,
+                config.gop_cache_bytes,
+            ),
             library: Arc::new(Library::new(config.media_dir.clone())),
             recordings: Arc::default(),
             hooks: Hooks::new(Duration::from_secs(config.hook_timeout_secs)),
+            // Validated with the config: an entry that does not parse never gets here.
+            proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
             next_id: AtomicU64::new(1),
             shutdown,
             config,
@@ -59,9 +72,13 @@ impl Gateway {
             chunk_limits: DecoderLimits {
                 max_chunk_size: self.config.max_peer_chunk_size,
                 max_message_size: self.config.max_message_size,
+                max_reassembly_bytes: self.config.max_reassembly_bytes,
                 ..DecoderLimits::default()
             },
             chunk_size: self.config.chunk_size,
+            max_streams: self.config.max_streams_per_connection,
+            max_stream_name_bytes: self.config.max_stream_name_bytes,
+            max_queued_output_bytes: self.config.max_queued_output_bytes,
             ..ServerConfig::default()
         }
     }

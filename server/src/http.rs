@@ -65,6 +65,8 @@ pub struct Request {
     /// `Sec-WebSocket-Key`, when the request asks for a WebSocket upgrade.
     pub websocket_key: Option<String>,
     pub origin: Option<String>,
+    /// `X-Forwarded-For`, believed only from trusted proxies ([`crate::proxy`]).
+    pub forwarded_for: Option<String>,
 }
 
 /// Why a request head was refused.
@@ -99,6 +101,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, HeadError> {
                     .filter(|_| upgrade)
                     .map(str::to_owned),
                 origin: header("origin").map(str::to_owned),
+                forwarded_for: header("x-forwarded-for").map(str::to_owned),
             };
             Ok(Some((request, len)))
         }
@@ -152,8 +155,22 @@ async fn upgrade<S: HttpStream>(
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit));
     let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
-    debug!(%peer, path = %request.path, "websocket upgraded");
-    serve(WebSocket::new(ws), gateway, format!("ws {peer}")).await;
+    // Behind a trusted proxy, the client is who the proxy says.
+    let client = match peer.parse::<std::net::SocketAddr>() {
+        Ok(address) if gateway.proxies.contains(address.ip()) => {
+            let ip = gateway
+                .proxies
+                .forwarded_client(address.ip(), request.forwarded_for.as_deref());
+            if ip == address.ip() {
+                peer
+            } else {
+                ip.to_string()
+            }
+        }
+        _ => peer,
+    };
+    debug!(peer = %client, path = %request.path, "websocket upgraded");
+    serve(WebSocket::new(ws), gateway, format!("ws {client}")).await;
 }
 
 /// Answers a plain HTTP request with a file of the www or package folder, read and sent in

@@ -8,7 +8,9 @@
 //! | [`config`] | flags and the TOML file |
 //! | [`listen`] | listeners, the accept loops, the connection limit, the shutdown sequence |
 //! | [`tls`] | the certificate and key, TLS handshakes for https:// and rtmps:// |
+//! | [`admission`] | the door: per-address limits, the budget of half-finished handshakes, shedding |
 //! | [`http`] | the demo page, the client package, WebSocket upgrades |
+//! | [`proxy`] | the client's address behind trusted proxies (X-Forwarded-For, PROXY protocol) |
 //! | [`transport`] | TCP and WebSocket as one byte stream with batched writes |
 //! | [`driver`] | one task per connection: the select loop over transport, feeds, timers, shutdown |
 //! | [`connection`] | a connection's plain state: its session, the role of each NetStream, dispatch of session events |
@@ -26,6 +28,7 @@
 //! | [`record`] | recording live streams to FLV |
 //! | [`sync`] | locks that survive a panicked holder |
 
+pub mod admission;
 pub mod apps;
 pub mod config;
 pub mod connection;
@@ -38,6 +41,7 @@ pub mod listen;
 pub mod live;
 pub mod names;
 pub mod policy;
+pub mod proxy;
 pub mod record;
 pub mod roles;
 pub mod routing;

@@ -1,19 +1,21 @@
 //! The gateway's front door and its end: binding the listeners, accepting connections under
-//! the connection limit, and the shutdown sequence (peers told, recordings made final).
+//! the connection limit and the door's rules ([`crate::admission`]), and the shutdown sequence
+//! (peers told, recordings made final).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::tls::{Service, Tls};
-use crate::{driver, http, transport};
+use crate::{driver, http, proxy, transport};
 
 /// How long connections get to tell their peers goodbye on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -26,10 +28,11 @@ pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<
     // The certificate and key first: a bad file stops the gateway before it listens at all.
     let tls = Tls::load(&config.tls)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let rtmp = TcpListener::bind(config.rtmp_addr).await?;
-    let http = TcpListener::bind(config.http_addr).await?;
-    let https = bind_optional(config.tls.https_addr).await?;
-    let rtmps = bind_optional(config.tls.rtmps_addr).await?;
+    let backlog = config.listen_backlog;
+    let rtmp = bind(config.rtmp_addr, backlog)?;
+    let http = bind(config.http_addr, backlog)?;
+    let https = bind_optional(config.tls.https_addr, backlog)?;
+    let rtmps = bind_optional(config.tls.rtmps_addr, backlog)?;
     let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
     let mut bound = vec![("rtmp", rtmp_addr), ("http", http_addr)];
     for (name, listener) in [("https", &https), ("rtmps", &rtmps)] {
@@ -154,11 +157,8 @@ fn write_addr_file(path: &Path, bound: &[(&str, SocketAddr)]) -> std::io::Result
     std::fs::rename(&temp, path)
 }
 
-async fn bind_optional(addr: Option<SocketAddr>) -> std::io::Result<Option<TcpListener>> {
-    match addr {
-        Some(addr) => Ok(Some(TcpListener::bind(addr).await?)),
-        None => Ok(None),
-    }
+fn bind_optional(addr: Option<SocketAddr>, backlog: u32) -> std::io::Result<Option<TcpListener>> {
+    addr.map(|addr| bind(addr, backlog)).transpose()
 }
 
 /// Runs `task` if there is one; otherwise never finishes.
@@ -169,6 +169,23 @@ async fn optional(task: Option<impl std::future::Future<Output = ()>>) {
     }
 }
 
+/// Binds a listener as `TcpListener::bind` does (SO_REUSEADDR on Unix, so a restart does not
+/// wait out TIME_WAIT), with a listen backlog of `backlog`.
+fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// Most connections taken from the kernel's queue in one go before the loop lets the rest of
+/// the runtime have a turn.
+const ACCEPT_BATCH: usize = 1024;
+
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     gateway: Arc<Gateway>,
@@ -176,29 +193,126 @@ async fn accept_loop<F, Fut>(
     tasks: Arc<()>,
     handler: F,
 ) where
-    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut,
+    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let mut errors = ErrorLog::default();
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: back off rather than spin.
-                warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
+        // Wait for one connection, then take every other one already queued (until the
+        // kernel says WouldBlock), so a burst is drained in one wake-up.
+        let mut accepted = Some(listener.accept().await);
+        let mut taken = 0;
+        while let Some(result) = accepted.take() {
+            let (stream, peer) = match result {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    errors.note(&e);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    break;
+                }
+            };
+            admit(stream, peer, &gateway, &limit, &tasks, &handler);
+            taken += 1;
+            if taken == ACCEPT_BATCH {
+                tokio::task::yield_now().await;
+                break;
             }
+            accepted = match std::future::poll_fn(|cx| Poll::Ready(listener.poll_accept(cx))).await
+            {
+                Poll::Ready(result) => Some(result),
+                Poll::Pending => None,
+            };
+        }
+    }
+}
+
+/// Lets one accepted connection in, or closes it at once (a refusal costs a close and a
+/// count; the door logs the counts at most once a second).
+fn admit<F, Fut>(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    gateway: &Arc<Gateway>,
+    limit: &Arc<Semaphore>,
+    tasks: &Arc<()>,
+    handler: &F,
+) where
+    F: Fn(tokio::net::TcpStream, Arc<Gateway>, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Ok(permit) = Arc::clone(limit).try_acquire_owned() else {
+        gateway.door.refused_full();
+        return;
+    };
+    let token = Arc::clone(tasks);
+    if !gateway.proxies.contains(peer.ip()) {
+        let Ok(admitted) = gateway.door.admit(peer.ip()) else {
+            return;
         };
-        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-            warn!(%peer, "refused: connection limit reached");
-            continue;
-        };
-        let task = handler(stream, Arc::clone(&gateway), peer.to_string());
-        let token = Arc::clone(&tasks);
+        let task = admitted.run(handler(stream, Arc::clone(gateway), peer.to_string()));
         tokio::spawn(async move {
             task.await;
             drop((permit, token));
         });
+        return;
+    }
+    if !gateway.config.proxy_protocol {
+        // The client is named later, if at all (X-Forwarded-For on a WebSocket upgrade).
+        let task = gateway.door.admit_proxied(peer.ip()).run(handler(
+            stream,
+            Arc::clone(gateway),
+            peer.to_string(),
+        ));
+        tokio::spawn(async move {
+            task.await;
+            drop((permit, token));
+        });
+        return;
+    }
+    // A trusted proxy speaking the PROXY protocol names the client first: the door counts
+    // the client, not the proxy.
+    let gateway = Arc::clone(gateway);
+    let task = handler.clone();
+    let timeout = Duration::from_secs(gateway.config.connect_timeout_secs);
+    let started = async move {
+        let client = match proxy::read_proxy_header(&stream, timeout).await {
+            Ok(source) => source.unwrap_or(peer),
+            Err(e) => return debug!(%peer, "closing: {e}"),
+        };
+        let Ok(admitted) = gateway.door.admit(client.ip()) else {
+            return;
+        };
+        admitted
+            .run(task(stream, Arc::clone(&gateway), client.to_string()))
+            .await;
+    };
+    tokio::spawn(async move {
+        started.await;
+        drop((permit, token));
+    });
+}
+
+/// Accept errors, logged at most once a second with a count (a full file table fails every
+/// accept until connections end).
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<tokio::time::Instant>,
+    since: u64,
+}
+
+impl ErrorLog {
+    fn note(&mut self, error: &std::io::Error) {
+        self.since += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now - last < Duration::from_secs(1))
+        {
+            return;
+        }
+        warn!(failures = self.since, "accept failed: {error}");
+        self.last = Some(now);
+        self.since = 0;
     }
 }
 

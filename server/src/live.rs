@@ -4,6 +4,13 @@
 //! reaches subscribers through a bounded broadcast ring, so the publisher's cost per message
 //! does not depend on the number of subscribers, and a subscriber that falls behind loses the
 //! oldest messages (and then skips to the next keyframe) instead of growing a queue.
+//!
+//! The ring is bounded in messages (`subscriber_queue` slots) and in bytes
+//! (`subscriber_queue_bytes`): a message larger than the bytes per slot takes as many slots as
+//! its size needs, the rest filled by [`LiveEvent::Pad`]s, so the messages in the ring never
+//! hold much more than `subscriber_queue_bytes` (at most one message more), whatever their
+//! sizes. tokio's broadcast ring cannot be resized or evict by size; taking slots is how a
+//! large message pushes older ones out sooner.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +20,7 @@ use crate::sync::lock;
 use bytes::Bytes;
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::chunk::SharedChunks;
+use rtmpws_protocol::server::SharedData;
 use rtmpws_protocol::MediaKind;
 use rtmpws_protocol::{ChunkStreamId, MessageType, Timestamp};
 use tokio::sync::broadcast;
@@ -66,13 +74,14 @@ impl MediaFrame {
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
     Media(Arc<MediaFrame>),
-    /// A data message (onMetaData, onCuePoint, NetStream.send handlers).
-    Data {
-        timestamp: Timestamp,
-        values: Arc<Vec<Value>>,
-    },
+    /// A data message (onMetaData, onCuePoint, NetStream.send handlers), encoded once for
+    /// every subscriber.
+    Data(Arc<SharedData>),
     Published,
     Unpublished,
+    /// Fills the ring slots a large message takes after its own (see the module docs);
+    /// subscribers skip it.
+    Pad,
 }
 
 /// What a new subscriber needs to start at once: metadata, sequence headers, then the
@@ -80,7 +89,8 @@ pub enum LiveEvent {
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     pub published: bool,
-    pub metadata: Option<Arc<Vec<Value>>>,
+    /// The last onMetaData, at timestamp 0, encoded once for every joining subscriber.
+    pub metadata: Option<Arc<SharedData>>,
     pub audio_header: Option<Arc<MediaFrame>>,
     pub video_header: Option<Arc<MediaFrame>>,
     pub gop: Vec<Arc<MediaFrame>>,
@@ -99,16 +109,50 @@ pub struct LiveStream {
     state: Mutex<State>,
     tx: broadcast::Sender<LiveEvent>,
     gop_limit: usize,
+    ring: RingLimits,
+}
+
+/// The ring's bounds: `slots` messages, each slot worth `slot_bytes`.
+#[derive(Debug, Clone, Copy)]
+struct RingLimits {
+    slots: usize,
+    slot_bytes: usize,
+}
+
+impl RingLimits {
+    fn new(queue: usize, queue_bytes: usize) -> Self {
+        let slots = queue.max(1);
+        RingLimits {
+            slots,
+            slot_bytes: (queue_bytes / slots).max(1),
+        }
+    }
+
+    /// How many slots a message of `bytes` takes: at least one, and never the whole ring,
+    /// so its own slot is not overwritten by its pads.
+    fn slots_for(&self, bytes: usize) -> usize {
+        bytes.div_ceil(self.slot_bytes).clamp(1, self.slots)
+    }
 }
 
 impl LiveStream {
-    fn new(name: String, queue: usize, gop_limit: usize) -> Self {
-        let (tx, _) = broadcast::channel(queue);
+    fn new(name: String, ring: RingLimits, gop_limit: usize) -> Self {
+        let (tx, _) = broadcast::channel(ring.slots);
         LiveStream {
             name,
             state: Mutex::new(State::default()),
             tx,
             gop_limit,
+            ring,
+        }
+    }
+
+    /// Sends `event`, which weighs `bytes`, and the pads for the further slots it takes.
+    fn send_weighed(&self, event: LiveEvent, bytes: usize) {
+        // No receivers is not an error: nobody is watching.
+        let _ = self.tx.send(event);
+        for _ in 1..self.ring.slots_for(bytes) {
+            let _ = self.tx.send(LiveEvent::Pad);
         }
     }
 
@@ -150,17 +194,25 @@ impl LiveStream {
                 state.snapshot.gop.push(snapshot_frame);
             }
         }
-        // No receivers is not an error: nobody is watching.
-        let _ = self.tx.send(LiveEvent::Media(frame));
+        let bytes = frame.payload.len();
+        self.send_weighed(LiveEvent::Media(frame), bytes);
     }
 
-    /// Publishes a data message; onMetaData is also kept for late joiners.
-    pub fn push_data(&self, timestamp: Timestamp, values: Arc<Vec<Value>>) {
+    /// Publishes a data message; onMetaData is also kept for late joiners, who get it at
+    /// timestamp 0.
+    pub fn push_data(&self, data: Arc<SharedData>) {
+        let bytes = data.payload_len();
         let mut state = self.state();
-        if values.first().and_then(Value::as_str) == Some("onMetaData") {
-            state.snapshot.metadata = Some(Arc::clone(&values));
+        if data.values().first().and_then(Value::as_str) == Some("onMetaData") {
+            let metadata = if data.timestamp() == Timestamp::ZERO {
+                Arc::clone(&data)
+            } else {
+                let values = Arc::clone(data.values());
+                Arc::new(SharedData::new(Timestamp::ZERO, values, data.chunk_size()))
+            };
+            state.snapshot.metadata = Some(metadata);
         }
-        let _ = self.tx.send(LiveEvent::Data { timestamp, values });
+        self.send_weighed(LiveEvent::Data(data), bytes);
     }
 }
 
@@ -172,18 +224,19 @@ pub enum PublishError {
 }
 
 /// All live streams of the gateway, by application and name.
-#[derive(Default)]
 pub struct Registry {
     streams: Mutex<HashMap<(String, String), Arc<LiveStream>>>,
-    queue: usize,
+    ring: RingLimits,
     gop_limit: usize,
 }
 
 impl Registry {
-    pub fn new(queue: usize, gop_limit: usize) -> Self {
+    /// Streams whose rings hold `queue` messages and about `queue_bytes` bytes, and whose GOP
+    /// caches hold `gop_limit` bytes.
+    pub fn new(queue: usize, queue_bytes: usize, gop_limit: usize) -> Self {
         Registry {
             streams: Mutex::default(),
-            queue,
+            ring: RingLimits::new(queue, queue_bytes),
             gop_limit,
         }
     }
@@ -198,7 +251,7 @@ impl Registry {
         let entry = streams
             .entry((app.to_owned(), name.to_owned()))
             .or_insert_with(|| {
-                Arc::new(LiveStream::new(name.to_owned(), self.queue, self.gop_limit))
+                Arc::new(LiveStream::new(name.to_owned(), self.ring, self.gop_limit))
             });
         Arc::clone(entry)
     }
@@ -282,12 +335,13 @@ mod tests {
 
     #[test]
     fn late_joiners_get_headers_and_the_gop_from_its_keyframe() {
-        let registry = Registry::new(16, 1 << 20);
+        let registry = Registry::new(16, 16 << 20, 1 << 20);
         let stream = registry.publish("live", "cam", 1).unwrap();
-        stream.push_data(
+        stream.push_data(Arc::new(SharedData::new(
             Timestamp(0),
             Arc::new(vec!["onMetaData".into(), Value::EcmaArray(vec![])]),
-        );
+            4096,
+        )));
         stream.push_media(frame(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0]));
         stream.push_media(frame(MediaKind::Audio, 0, &[0xAF, 0, 0x12, 0x10]));
         stream.push_media(frame(MediaKind::Video, 0, &[0x17, 1, 0, 0, 0, 1]));
@@ -308,7 +362,7 @@ mod tests {
 
     #[test]
     fn a_second_publisher_gets_bad_name_and_the_first_keeps_the_stream() {
-        let registry = Registry::new(16, 1 << 20);
+        let registry = Registry::new(16, 16 << 20, 1 << 20);
         let stream = registry.publish("live", "cam", 1).unwrap();
         assert_eq!(
             registry.publish("live", "cam", 2).err(),
@@ -321,9 +375,62 @@ mod tests {
         assert!(registry.publish("live", "cam", 2).is_ok());
     }
 
+    /// Everything a receiver can take now: events, pads left out, and losses.
+    fn drain(rx: &mut broadcast::Receiver<LiveEvent>) -> (Vec<u8>, u64) {
+        let (mut got, mut lost) = (Vec::new(), 0);
+        loop {
+            match rx.try_recv() {
+                Ok(LiveEvent::Media(f)) => got.push(*f.payload.last().unwrap()),
+                Ok(LiveEvent::Pad) | Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Lagged(n)) => lost += n,
+                Err(_) => return (got, lost),
+            }
+        }
+    }
+
+    #[test]
+    fn large_messages_take_ring_slots_by_size() {
+        // 16 slots of 100 bytes each.
+        let registry = Registry::new(16, 1600, 1 << 20);
+        let stream = registry.publish("live", "cam", 1).unwrap();
+        let (_, mut rx) = stream.subscribe();
+        // Sixteen small frames fit, as they always did.
+        for i in 0..16 {
+            stream.push_media(frame(MediaKind::Audio, i, &[0xAF, 1, i as u8]));
+        }
+        assert_eq!(drain(&mut rx), ((0..16).collect(), 0));
+        // Four 450-byte frames take 5 slots each: 20 slots, more than the ring holds.
+        for i in 0..4u8 {
+            let mut body = vec![0x27; 450];
+            body[449] = i;
+            stream.push_media(frame(MediaKind::Video, 0, &body));
+        }
+        let (got, lost) = drain(&mut rx);
+        assert_eq!(
+            (got, lost),
+            (vec![1, 2, 3], 4),
+            "the first frame and its pads"
+        );
+        // One frame larger than the whole budget still arrives: it never takes every slot.
+        let mut huge = vec![0x17; 10_000];
+        huge[9_999] = 9;
+        stream.push_media(frame(MediaKind::Video, 0, &huge));
+        assert_eq!(drain(&mut rx), (vec![9], 0));
+        // A large data message is weighed too.
+        let values = vec!["onTextData".into(), "x".repeat(2_000).into()];
+        stream.push_data(Arc::new(SharedData::new(
+            Timestamp(0),
+            Arc::new(values),
+            4096,
+        )));
+        let (_, lost) = drain(&mut rx);
+        assert_eq!(lost, 0);
+        assert_eq!(RingLimits::new(16, 1600).slots_for(2_016), 16);
+    }
+
     #[test]
     fn an_oversized_gop_is_dropped_until_the_next_keyframe() {
-        let registry = Registry::new(16, 100);
+        let registry = Registry::new(16, 16 << 20, 100);
         let stream = registry.publish("live", "cam", 1).unwrap();
         stream.push_media(frame(MediaKind::Video, 0, &[0x17, 1]));
         stream.push_media(frame(MediaKind::Video, 33, &[0x27; 200]));

@@ -151,8 +151,10 @@ pub fn record_path(root: &Path, app: &str, name: &StreamName) -> Result<RecordTa
     let relative = name.item_path().map_err(|_| bad())?;
     let path = folder.join(relative);
     // An existing file (or a symlink) must really be inside the folder.
-    if let (Ok(real), Ok(folder)) = (std::fs::canonicalize(&path), std::fs::canonicalize(root)) {
-        if !real.starts_with(folder) {
+    let (real, real_root) =
+        crate::sync::off_runtime(|| (std::fs::canonicalize(&path), std::fs::canonicalize(root)));
+    if let (Ok(real), Ok(real_root)) = (real, real_root) {
+        if !real.starts_with(real_root) {
             return Err(bad());
         }
     }

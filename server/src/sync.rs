@@ -1,4 +1,4 @@
-//! Locks shared between connections.
+//! Locks shared between connections, and the short blocking calls connections make.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -9,4 +9,17 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs a short blocking call (a `stat`, a `canonicalize`) made from a connection's plain,
+/// synchronous state: on tokio's multi-thread runtime the worker hands its other tasks to
+/// the rest of the pool while the call runs, so a slow disk stalls this connection only.
+/// Elsewhere (unit tests, a current-thread runtime) the call runs as it is.
+pub fn off_runtime<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(call)
+        }
+        _ => call(),
+    }
 }

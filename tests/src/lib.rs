@@ -377,6 +377,17 @@ impl TestClient {
     }
 
     async fn open_pipe_with(url: &str, receive_buffer: Option<u32>) -> TestClient {
+        Self::open_pipe_as(url, receive_buffer, &[], &[]).await
+    }
+
+    /// Like [`Self::open_pipe_with`]; a WebSocket upgrade carries `headers` too, and over TCP
+    /// `preamble` goes before the handshake (a load balancer's PROXY header).
+    async fn open_pipe_as(
+        url: &str,
+        receive_buffer: Option<u32>,
+        headers: &[(&str, &str)],
+        preamble: &[u8],
+    ) -> TestClient {
         let session = ClientSession::new(ClientConfig::default());
         let pipe = if let Some(rest) = url.strip_prefix("rtmp://") {
             let host: SocketAddr = rest.split('/').next().unwrap().parse().unwrap();
@@ -384,9 +395,22 @@ impl TestClient {
             if let Some(size) = receive_buffer {
                 socket.set_recv_buffer_size(size).unwrap();
             }
-            Pipe::Tcp(socket.connect(host).await.unwrap())
+            let mut stream = socket.connect(host).await.unwrap();
+            if !preamble.is_empty() {
+                stream.write_all(preamble).await.unwrap();
+            }
+            Pipe::Tcp(stream)
         } else {
-            let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+            let mut request = url.into_client_request().unwrap();
+            for (name, value) in headers {
+                request.headers_mut().insert(
+                    tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                        .unwrap(),
+                    value.parse().unwrap(),
+                );
+            }
+            let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
             Pipe::Ws(Box::new(ws))
         };
         let mut client = TestClient {
@@ -409,7 +433,30 @@ impl TestClient {
 
     /// Opens the URL and sends `connect` for its app, with tcUrl as Flash derives it.
     pub async fn connect(url: &str, extra: &[(&str, Value)]) -> TestClient {
-        let mut client = Self::open(url).await;
+        Self::connect_as(url, extra, &[]).await
+    }
+
+    /// Like [`Self::connect`] over `ws://`, with extra HTTP headers on the upgrade.
+    pub async fn connect_as(
+        url: &str,
+        extra: &[(&str, Value)],
+        headers: &[(&str, &str)],
+    ) -> TestClient {
+        Self::connect_after(url, extra, headers, &[]).await
+    }
+
+    /// Like [`Self::connect`] over `rtmp://`, with `preamble` sent before the handshake.
+    pub async fn connect_behind_proxy(url: &str, preamble: &[u8]) -> TestClient {
+        Self::connect_after(url, &[], &[], preamble).await
+    }
+
+    async fn connect_after(
+        url: &str,
+        extra: &[(&str, Value)],
+        headers: &[(&str, &str)],
+        preamble: &[u8],
+    ) -> TestClient {
+        let mut client = Self::open_pipe_as(url, None, headers, preamble).await;
         let app = url.splitn(4, '/').nth(3).unwrap_or_default().to_owned();
         let mut props = vec![
             ("app".to_owned(), Value::from(app)),

@@ -521,3 +521,65 @@ async fn publishers_cannot_send_the_servers_statuses_to_viewers() {
         "other names are relayed: {relayed:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address() {
+    let hooks = HookServer::start(Box::new(|_| (200, None, Duration::ZERO))).await;
+    let hook = format!("[apps.live]\non_connect = \"{}/connect\"\n", hooks.url);
+    let addr_of = |hooks: &HookServer| {
+        let calls = hooks.calls("connect");
+        calls
+            .last()
+            .map(|c| c.fields["addr"].clone())
+            .unwrap_or_default()
+    };
+    let behind = Gateway::start(&format!("trusted_proxies = [\"127.0.0.0/8\"]\n{hook}"));
+    for (header, expected) in [
+        ("203.0.113.9", "203.0.113.9"),
+        // What a client wrote itself stands left of what the proxy saw, and is not believed.
+        ("1.2.3.4, 203.0.113.9", "203.0.113.9"),
+        ("not an address", "127.0.0.1"),
+    ] {
+        let url = behind.ws_url("live");
+        let mut client = TestClient::connect_as(&url, &[], &[("x-forwarded-for", header)]).await;
+        assert!(client.connect_answer().await.0);
+        assert_eq!(addr_of(&hooks), expected, "X-Forwarded-For: {header}");
+    }
+    // From a peer that is not a trusted proxy, the header is a claim like any other.
+    let direct = Gateway::start(&hook);
+    let url = direct.ws_url("live");
+    let mut client = TestClient::connect_as(&url, &[], &[("x-forwarded-for", "203.0.113.9")]).await;
+    assert!(client.connect_answer().await.0);
+    assert_eq!(addr_of(&hooks), "127.0.0.1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_load_balancers_proxy_header_names_the_client_for_callbacks_and_limits() {
+    let hooks = HookServer::start(Box::new(|_| (200, None, Duration::ZERO))).await;
+    let gateway = Gateway::start(&format!(
+        "trusted_proxies = [\"127.0.0.1\"]\nproxy_protocol = true\nmax_connections_per_ip = 1\n\
+         [apps.live]\non_connect = \"{}/connect\"\n",
+        hooks.url
+    ));
+    let url = gateway.rtmp_url("live");
+    let header =
+        |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 50000 1935\r\n").into_bytes();
+    let mut first = TestClient::connect_behind_proxy(&url, &header("203.0.113.9")).await;
+    assert!(first.connect_answer().await.0);
+    let calls = hooks.calls("connect");
+    assert_eq!(calls.last().unwrap().fields["addr"], "203.0.113.9");
+    // The per-address limit counts the client, not the load balancer: another client through
+    // the same proxy gets in, the same client a second time does not.
+    let mut other = TestClient::connect_behind_proxy(&url, &header("203.0.113.10")).await;
+    assert!(other.connect_answer().await.0);
+    let mut again = TestClient::connect_behind_proxy(&url, &header("203.0.113.9")).await;
+    assert!(
+        !again.is_open_after(Duration::from_secs(2)).await,
+        "same client over its limit"
+    );
+    // From the trusted proxy without a header: closed, not taken for an RTMP handshake.
+    let mut bare = TestClient::open_raw(&url).await;
+    bare.send_raw(&[3u8; 1537]).await;
+    assert!(!bare.is_open_after(Duration::from_secs(2)).await);
+    assert!(first.is_open_after(Duration::from_millis(100)).await);
+}

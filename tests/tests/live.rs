@@ -353,3 +353,76 @@ async fn silent_clients_are_pinged_then_disconnected() {
     assert_eq!(closed, 1, "the silent client alone is disconnected");
     assert!(!silent.is_open_after(Duration::from_secs(2)).await);
 }
+
+/// Data messages reach every subscriber, AMF0 and AMF3 clients alike (each in its own
+/// envelope, from one encoding per envelope): NetStream.send relays live, onMetaData also in a
+/// late joiner's snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_messages_reach_amf0_and_amf3_subscribers() {
+    use rtmpws_protocol::Timestamp;
+    let gateway = Gateway::start("");
+    let mut publisher = TestClient::connect(&gateway.rtmp_url("live"), &[]).await;
+    assert!(publisher.connect_answer().await.0);
+    let p = publisher.create_stream().await;
+    publisher.session().publish(p, "relay", "live");
+    publisher.flush().await;
+    publisher.wait_status("NetStream.Publish.Start").await;
+
+    let mut subscribers = Vec::new();
+    for (url, encoding) in [
+        (gateway.rtmp_url("live"), 0.0),
+        (gateway.ws_url("live"), 3.0),
+    ] {
+        let mut client =
+            TestClient::connect(&url, &[("objectEncoding", Value::Number(encoding))]).await;
+        assert!(client.connect_answer().await.0);
+        let s = client.create_stream().await;
+        client.session().play(s, "relay", -2.0, -1.0, true);
+        client.flush().await;
+        client.wait_status("NetStream.Play.Start").await;
+        subscribers.push(client);
+    }
+    let metadata = Value::EcmaArray(vec![("width".into(), 320.0.into())]);
+    publisher.session().send_data(
+        p,
+        Timestamp(0),
+        vec![
+            "@setDataFrame".into(),
+            "onMetaData".into(),
+            metadata.clone(),
+        ],
+    );
+    publisher.session().send_data(
+        p,
+        Timestamp(100),
+        vec!["onTextData".into(), "hello".into(), 7.0.into()],
+    );
+    publisher.flush().await;
+    for client in &mut subscribers {
+        for (handler, args) in [
+            ("onMetaData", vec![metadata.clone()]),
+            ("onTextData", vec!["hello".into(), 7.0.into()]),
+        ] {
+            let event = client
+                .wait_for(handler, |e| matches!(e, ClientEvent::Data { values, .. } if values.first().and_then(Value::as_str) == Some(handler)))
+                .await;
+            let ClientEvent::Data { values, .. } = event else {
+                unreachable!()
+            };
+            assert_eq!(values[1..], args[..]);
+        }
+    }
+    let mut late = TestClient::connect(
+        &gateway.ws_url("live"),
+        &[("objectEncoding", Value::Number(3.0))],
+    )
+    .await;
+    assert!(late.connect_answer().await.0);
+    let s = late.create_stream().await;
+    late.session().play(s, "relay", -2.0, -1.0, true);
+    late.flush().await;
+    let event = late
+        .wait_for("onMetaData", |e| matches!(e, ClientEvent::Data { values, .. } if values.first().and_then(Value::as_str) == Some("onMetaData")))
+        .await;
+    assert!(matches!(event, ClientEvent::Data { values, .. } if values[1] == metadata));
+}

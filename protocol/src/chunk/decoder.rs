@@ -20,6 +20,11 @@
 //! buffer only ever holds bytes that were pushed and not yet parsed (at most a partial chunk
 //! header once [`ChunkDecoder::next_message`] has returned `Ok(None)`). A message's buffer grows
 //! with the bytes received for it and is never reserved from the announced length.
+//!
+//! Partial messages are bounded twice: each by [`DecoderLimits::max_message_size`], and all of
+//! them together by [`DecoderLimits::max_reassembly_bytes`], so a peer that opens many chunk
+//! streams and leaves a large message unfinished on each cannot make the decoder hold
+//! `max_chunk_streams` times the message limit.
 
 use std::collections::HashMap;
 
@@ -38,6 +43,8 @@ pub struct DecoderLimits {
     pub max_message_size: u32,
     /// Most chunk streams that may have a message in progress at once.
     pub max_chunk_streams: usize,
+    /// Most payload bytes the partial messages of all chunk streams may hold together.
+    pub max_reassembly_bytes: usize,
 }
 
 impl Default for DecoderLimits {
@@ -46,6 +53,7 @@ impl Default for DecoderLimits {
             max_chunk_size: 1 << 24,
             max_message_size: 8 << 20,
             max_chunk_streams: 64,
+            max_reassembly_bytes: 16 << 20,
         }
     }
 }
@@ -63,6 +71,13 @@ pub enum ChunkError {
     NoPreviousHeader { csid: u32, fmt: u8 },
     #[error("more than {max} chunk streams in progress at once")]
     TooManyChunkStreams { max: usize },
+    /// The partial messages of all chunk streams would hold more than
+    /// [`DecoderLimits::max_reassembly_bytes`].
+    #[error(
+        "a chunk on chunk stream {csid} would make partial messages hold {bytes} bytes, over \
+         the {max}-byte reassembly limit"
+    )]
+    ReassemblyTooLarge { csid: u32, bytes: usize, max: usize },
     #[error("malformed {what} protocol control message")]
     BadControlMessage { what: &'static str },
     /// Encoder: a payload longer than the 24-bit message length field (16777215 bytes).
@@ -124,6 +139,8 @@ pub struct ChunkDecoder {
     streams: HashMap<u32, StreamState>,
     /// How many streams have `partial` set.
     in_progress: usize,
+    /// Payload bytes held by every `partial` together.
+    partial_bytes: usize,
     read: ReadState,
     bytes_received: u64,
     /// Once decoding failed, every later call reports the same error.
@@ -138,6 +155,7 @@ impl ChunkDecoder {
             input: BytesMut::new(),
             streams: HashMap::new(),
             in_progress: 0,
+            partial_bytes: 0,
             read: ReadState::Header,
             bytes_received: 0,
             failed: None,
@@ -203,6 +221,7 @@ impl ChunkDecoder {
         self.input = BytesMut::new();
         self.streams.clear();
         self.in_progress = 0;
+        self.partial_bytes = 0;
         err
     }
 
@@ -234,7 +253,16 @@ impl ChunkDecoder {
                         self.read = ReadState::Header;
                         continue;
                     };
+                    let held = self.partial_bytes.saturating_add(take);
+                    if held > self.limits.max_reassembly_bytes {
+                        return Err(ChunkError::ReassemblyTooLarge {
+                            csid,
+                            bytes: held,
+                            max: self.limits.max_reassembly_bytes,
+                        });
+                    }
                     partial.extend_from_slice(&self.input[..take]);
+                    self.partial_bytes = held;
                     self.input.advance(take);
                     self.read = if left == 0 {
                         ReadState::Header
@@ -247,6 +275,7 @@ impl ChunkDecoder {
                     if partial.len() as u64 >= u64::from(stream.length) {
                         let payload = stream.partial.take().unwrap_or_default().freeze();
                         self.in_progress = self.in_progress.saturating_sub(1);
+                        self.partial_bytes = self.partial_bytes.saturating_sub(payload.len());
                         return Ok(Some(RawMessage {
                             header: message_header(csid, stream),
                             payload,
@@ -373,8 +402,9 @@ impl ChunkDecoder {
             stream.timestamp = stream.timestamp.wrapping_add(stream.delta);
         } else {
             // A new header mid-message starts a new message: drop the partial one.
-            if stream.partial.take().is_some() {
+            if let Some(partial) = stream.partial.take() {
                 self.in_progress = self.in_progress.saturating_sub(1);
+                self.partial_bytes = self.partial_bytes.saturating_sub(partial.len());
             }
             stream.extended = h.extended;
             match h.fmt {
@@ -436,8 +466,9 @@ impl ChunkDecoder {
             MessageType::ABORT => {
                 let csid = read_u32(&message.payload, "Abort")?;
                 if let Some(stream) = self.streams.get_mut(&csid) {
-                    if stream.partial.take().is_some() {
+                    if let Some(partial) = stream.partial.take() {
                         self.in_progress = self.in_progress.saturating_sub(1);
+                        self.partial_bytes = self.partial_bytes.saturating_sub(partial.len());
                         if let ReadState::Payload { csid: reading, .. } = self.read {
                             if reading == csid {
                                 // Cannot happen (the Abort's own chunk just ended), but never
@@ -875,6 +906,74 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn partial_messages_share_one_reassembly_budget() {
+        let limits = DecoderLimits {
+            max_message_size: 800,
+            max_reassembly_bytes: 1000,
+            ..DecoderLimits::default()
+        };
+        // Seven 600-byte messages, each with its first 128-byte chunk: 896 bytes held.
+        let mut d = ChunkDecoder::new(limits);
+        let mut bytes = Vec::new();
+        for csid in 3..10 {
+            bytes.extend(fmt0(csid, 0, 600, 9, 1));
+            bytes.extend_from_slice(&[0; 128]);
+        }
+        assert!(decode_all(&mut d, &bytes).unwrap().is_empty());
+        assert_eq!(d.partial_bytes, 896);
+        // The eighth chunk stream's first chunk would make it 1024.
+        let mut more = fmt0(10, 0, 600, 9, 1);
+        more.extend_from_slice(&[0; 128]);
+        assert_eq!(
+            decode_all(&mut d, &more).unwrap_err(),
+            ChunkError::ReassemblyTooLarge {
+                csid: 10,
+                bytes: 1024,
+                max: 1000
+            }
+        );
+        // The error is final, like every decode error.
+        assert!(d.next_message().is_err());
+    }
+
+    #[test]
+    fn finished_restarted_and_aborted_messages_give_their_bytes_back() {
+        let limits = DecoderLimits {
+            max_message_size: 800,
+            max_reassembly_bytes: 1000,
+            ..DecoderLimits::default()
+        };
+        let mut d = ChunkDecoder::new(limits);
+        // Many whole 700-byte messages in a row: each frees its bytes when it completes.
+        for i in 0..20u8 {
+            let p = payload(700, i);
+            let mut bytes = fmt0(3 + i % 4, 0, 700, 9, 1);
+            for (n, c) in p.chunks(128).enumerate() {
+                if n > 0 {
+                    bytes.push(0xC0 | (3 + i % 4));
+                }
+                bytes.extend_from_slice(c);
+            }
+            let msgs = decode_all(&mut d, &bytes).unwrap();
+            assert_eq!(&msgs[0].payload[..], &p[..]);
+            assert_eq!(d.partial_bytes, 0);
+        }
+        // A partial message replaced by a new header, and one aborted, hold nothing after.
+        let mut bytes = fmt0(4, 0, 700, 9, 1);
+        bytes.extend_from_slice(&[1; 128]);
+        bytes.extend(fmt0(4, 0, 700, 9, 1));
+        bytes.extend_from_slice(&[2; 128]);
+        bytes.extend(fmt0(5, 0, 700, 9, 1));
+        bytes.extend_from_slice(&[3; 128]);
+        assert!(decode_all(&mut d, &bytes).unwrap().is_empty());
+        assert_eq!(d.partial_bytes, 256);
+        let mut abort = fmt0(2, 0, 4, 2, 0);
+        abort.extend_from_slice(&4u32.to_be_bytes());
+        assert_eq!(decode_all(&mut d, &abort).unwrap().len(), 1);
+        assert_eq!(d.partial_bytes, 128);
+    }
+
+    #[test]
     fn byte_at_a_time_matches_whole() {
         let mut enc = ChunkEncoder::new();
         let mut bytes = BytesMut::new();
@@ -940,6 +1039,7 @@ pub(super) mod tests {
             max_chunk_size: 4096,
             max_message_size: 64 * 1024,
             max_chunk_streams: 8,
+            max_reassembly_bytes: 128 * 1024,
         };
         let (mut messages, mut errors) = (0usize, 0usize);
         for round in 0..20_000 {

@@ -73,6 +73,9 @@ pub enum Work {
 
 /// How many ready feed items one wake-up handles, so they go out in one write.
 const FEED_BATCH: usize = 256;
+/// A wake-up stops taking feed items once this much output is queued: larger writes gain
+/// nothing, and recorded media is copied into the queue.
+const FEED_BATCH_BYTES: usize = 1 << 20;
 
 impl Connection {
     /// A connection from `peer` (`IP:PORT`, or `ws IP:PORT` over WebSocket).
@@ -149,6 +152,9 @@ impl Connection {
             Work::Feed(stream_id, feed) => {
                 self.on_feed(stream_id, feed);
                 for _ in 0..FEED_BATCH {
+                    if self.session.queued_bytes() >= FEED_BATCH_BYTES {
+                        break;
+                    }
                     match self.feeds.next().now_or_never() {
                         Some(Some((stream_id, feed))) => self.on_feed(stream_id, feed),
                         _ => break,
@@ -179,7 +185,8 @@ impl Connection {
     /// Why the connection must end now, if it must.
     pub fn must_close(&mut self) -> Option<String> {
         if self.session.is_closing() {
-            return Some("the session closed".into());
+            let why = self.session.close_reason().unwrap_or("the session closed");
+            return Some(why.to_owned());
         }
         if self.stopping && !self.is_unpublishing() {
             return Some("the gateway is shutting down".into());

@@ -111,6 +111,7 @@ impl Connection {
             self.app().to_owned(),
             stream_id,
             lead,
+            self.gateway.config.max_playlist_items,
         );
         player.send(control);
         info!(id = self.id, app = self.app(), name, "playing recorded");

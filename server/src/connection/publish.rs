@@ -126,7 +126,7 @@ impl Connection {
             return debug!(id = self.id, "data message not relayed: {why}");
         }
         if let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) {
-            publisher.data(timestamp, values);
+            publisher.data(timestamp, values, self.session.chunk_size());
         }
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtmpws_protocol::amf::Value;
-use rtmpws_protocol::server::PublishMode;
+use rtmpws_protocol::server::{PublishMode, SharedData};
 use rtmpws_protocol::Timestamp;
 use tokio::time::Instant;
 
@@ -42,13 +42,15 @@ impl Publisher {
         self.stream.push_media(frame);
     }
 
-    /// A data message (onMetaData, NetStream.send) to subscribers and the recording.
-    pub fn data(&mut self, timestamp: Timestamp, values: Vec<Value>) {
+    /// A data message (onMetaData, NetStream.send) to subscribers, encoded once for all of
+    /// them with `chunk_size`, and to the recording.
+    pub fn data(&mut self, timestamp: Timestamp, values: Vec<Value>, chunk_size: u32) {
         let values = Arc::new(values);
         if let Some(recorder) = &mut self.recorder {
             recorder.data(timestamp.0, Arc::clone(&values));
         }
-        self.stream.push_data(timestamp, values);
+        let data = SharedData::new(timestamp, values, chunk_size);
+        self.stream.push_data(Arc::new(data));
     }
 
     /// True when the publisher has sent no media for `limit` and is not idle yet.

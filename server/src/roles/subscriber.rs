@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use rtmpws_protocol::message::UserControl;
-use rtmpws_protocol::server::ServerSession;
+use rtmpws_protocol::server::{ServerSession, SharedData};
 use rtmpws_protocol::status::Status;
-use rtmpws_protocol::{MediaKind, StreamId, Timestamp};
+use rtmpws_protocol::{MediaKind, StreamId};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
@@ -101,9 +101,9 @@ impl Subscriber {
                 }
                 send_frame(session, stream_id, &frame);
             }
-            LiveEvent::Data { timestamp, values } => {
+            LiveEvent::Data(data) => {
                 if !self.paused {
-                    session.send_data(stream_id, timestamp, values.to_vec());
+                    send_data(session, stream_id, &data);
                 }
             }
             LiveEvent::Published => {
@@ -114,6 +114,7 @@ impl Subscriber {
                     Status::NetStreamPlayPublishNotify.info(&self.name),
                 );
             }
+            LiveEvent::Pad => {}
             LiveEvent::Unpublished => {
                 self.published = false;
                 session.send_status(
@@ -164,7 +165,7 @@ fn live_feed(receiver: tokio::sync::broadcast::Receiver<LiveEvent>) -> FeedStrea
 /// What a joining subscriber needs first: metadata, sequence headers, the current GOP.
 fn send_snapshot(session: &mut ServerSession, stream_id: StreamId, snapshot: &Snapshot) {
     if let Some(metadata) = &snapshot.metadata {
-        session.send_data(stream_id, Timestamp::ZERO, metadata.to_vec());
+        send_data(session, stream_id, metadata);
     }
     let frames = snapshot
         .audio_header
@@ -173,6 +174,13 @@ fn send_snapshot(session: &mut ServerSession, stream_id: StreamId, snapshot: &Sn
         .chain(&snapshot.gop);
     for frame in frames {
         send_frame(session, stream_id, frame);
+    }
+}
+
+/// A data message, encoded once for every subscriber.
+fn send_data(session: &mut ServerSession, stream_id: StreamId, data: &SharedData) {
+    if let Err(e) = session.send_shared_data(stream_id, data) {
+        warn!(%stream_id, "cannot send data: {e}");
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 
 use super::index::{Index, IndexBuilder};
 use crate::names::{plain_path, StreamName};
-use crate::sync::lock;
+use crate::sync::{lock, off_runtime};
 
 /// Why a name does not lead to a recorded item.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -73,12 +73,16 @@ impl Library {
         let not_found = || LookupError::NotFound(name.to_owned());
         // Symlinks may point anywhere: compare where the file really is with where the
         // folder really is.
-        let real_folder = std::fs::canonicalize(&folder).map_err(|_| not_found())?;
-        let real_file = std::fs::canonicalize(folder.join(relative)).map_err(|_| not_found())?;
+        let (real_folder, real_file) = off_runtime(|| {
+            let real_folder = std::fs::canonicalize(&folder).map_err(|_| not_found())?;
+            let real_file =
+                std::fs::canonicalize(folder.join(relative)).map_err(|_| not_found())?;
+            Ok::<_, LookupError>((real_folder, real_file))
+        })?;
         if !real_file.starts_with(&real_folder) {
             return Err(LookupError::BadName(name.to_owned()));
         }
-        match std::fs::metadata(&real_file) {
+        match off_runtime(|| std::fs::metadata(&real_file)) {
             Ok(meta) if meta.is_file() => Ok(real_file),
             _ => Err(not_found()),
         }
@@ -86,7 +90,7 @@ impl Library {
 
     /// Marks `path` as played until the guard drops.
     pub fn play_guard(&self, path: &Path) -> PlayingGuard {
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let path = off_runtime(|| std::fs::canonicalize(path)).unwrap_or_else(|_| path.to_owned());
         let mut playing = lock(&self.playing);
         *playing.entry(path.clone()).or_default() += 1;
         PlayingGuard {
@@ -97,7 +101,7 @@ impl Library {
 
     /// True while some player has `path` open.
     pub fn is_playing(&self, path: &Path) -> bool {
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let path = off_runtime(|| std::fs::canonicalize(path)).unwrap_or_else(|_| path.to_owned());
         let playing = lock(&self.playing);
         playing.contains_key(&path)
     }

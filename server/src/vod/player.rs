@@ -141,12 +141,14 @@ impl Drop for VodHandle {
     }
 }
 
-/// Starts a player for `stream_id`; it waits for its first [`VodControl`].
+/// Starts a player for `stream_id`; it waits for its first [`VodControl`]. Its playlist holds
+/// at most `max_playlist_items` items waiting behind the one playing.
 pub fn spawn(
     library: Arc<Library>,
     app: String,
     stream_id: StreamId,
     lead: Duration,
+    max_playlist_items: usize,
 ) -> (VodHandle, mpsc::Receiver<VodEvent>) {
     let (control_tx, control_rx) = mpsc::channel(64);
     let (event_tx, event_rx) = mpsc::channel(64);
@@ -157,6 +159,7 @@ pub fn spawn(
         out: event_tx,
         lead,
         queue: VecDeque::new(),
+        max_queue: max_playlist_items,
         current: None,
         last: None,
         paused: false,
@@ -203,6 +206,8 @@ struct Player {
     out: mpsc::Sender<VodEvent>,
     lead: Duration,
     queue: VecDeque<PlayItem>,
+    /// Most items `queue` may hold; an append past it is refused with Play.Failed.
+    max_queue: usize,
     current: Option<Current>,
     /// The item that finished last, so a seek after Play.Complete replays it.
     last: Option<PlayItem>,
@@ -401,8 +406,7 @@ impl Player {
             }
             VodControl::Play { item, reset: false } => {
                 if self.current.is_some() {
-                    self.queue.push_back(item);
-                    Ok(())
+                    self.enqueue(item).await
                 } else {
                     self.start(item, false).await
                 }
@@ -543,6 +547,25 @@ impl Player {
         Ok(())
     }
 
+    /// Adds `item` to the end of the playlist, or refuses it with Play.Failed when the
+    /// playlist is full: the client hears why, and nothing grows.
+    async fn enqueue(&mut self, item: PlayItem) -> Result<(), Gone> {
+        if self.queue.len() >= self.max_queue {
+            let info = Info::new(
+                Status::NetStreamPlayFailed,
+                format!(
+                    "Cannot add {} to the playlist: {} items are already waiting, the most \
+                     allowed.",
+                    item.name,
+                    self.queue.len()
+                ),
+            );
+            return self.status(info.details(&item.name)).await;
+        }
+        self.queue.push_back(item);
+        Ok(())
+    }
+
     async fn play2(
         &mut self,
         item: PlayItem,
@@ -566,16 +589,12 @@ impl Player {
             }
             Transition::Append => {
                 if self.current.is_some() {
-                    self.queue.push_back(item);
-                    Ok(())
+                    self.enqueue(item).await
                 } else {
                     self.start(item, false).await
                 }
             }
-            Transition::AppendAndWait => {
-                self.queue.push_back(item);
-                Ok(())
-            }
+            Transition::AppendAndWait => self.enqueue(item).await,
             Transition::Resume => match self.queue.pop_front() {
                 Some(next) if self.current.is_none() => self.start(next, false).await,
                 Some(next) => {
