@@ -10,6 +10,7 @@
 //! - [`message`]: RTMP messages (control, user control, commands, data, media) to and from
 //!   chunk payloads.
 //! - [`command`]: the names of the commands the sessions understand, parsed once.
+//! - [`enhanced`]: Enhanced RTMP connect negotiation (`fourCcList`, `capsEx`, ...).
 //! - [`status`]: the catalogue of NetStream/NetConnection status codes.
 //! - [`handshake`]: the RTMP handshake (server side `rml_rtmp`'s, client side the simple form).
 //! - `server` (feature `server`, on by default) and [`client`]: the session state machines.
@@ -19,6 +20,7 @@ pub mod amf;
 pub mod chunk;
 pub mod client;
 pub mod command;
+pub mod enhanced;
 pub mod handshake;
 mod link;
 pub mod message;

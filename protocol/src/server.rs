@@ -17,6 +17,7 @@ use bytes::Bytes;
 use crate::amf::{DecodeLimits, Value};
 use crate::chunk::{ChunkError, DecoderLimits, SharedChunks};
 use crate::command::CommandName;
+use crate::enhanced::{self, EnhancedCaps};
 use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{BandwidthLimit, Command, Envelope, Message, UserControl};
@@ -173,6 +174,8 @@ pub struct ConnectRequest {
     pub command_object: Value,
     /// Extra arguments passed to `NetConnection.connect()`.
     pub args: Vec<Value>,
+    /// What the client announced about Enhanced RTMP; `None` for a legacy client.
+    pub enhanced: Option<EnhancedCaps>,
 }
 
 /// How a publisher wants its stream treated (`NetStream.publish(name, type)`).
@@ -363,6 +366,8 @@ pub struct ServerSession {
     events: VecDeque<ServerEvent>,
     connect_transaction: f64,
     object_encoding: f64,
+    /// The client's Enhanced RTMP announcement in `connect`; `None` for a legacy client.
+    enhanced: Option<EnhancedCaps>,
     /// Streams created with createStream; ids are never reused on one connection.
     streams: BTreeMap<StreamId, ()>,
     next_stream_id: u32,
@@ -381,6 +386,7 @@ impl ServerSession {
             events: VecDeque::new(),
             connect_transaction: 1.0,
             object_encoding: 0.0,
+            enhanced: None,
             streams: BTreeMap::new(),
             next_stream_id: 1,
             close_reason: None,
@@ -480,11 +486,16 @@ impl ServerSession {
             .fms_version
             .trim_start_matches("FMS/")
             .to_owned();
-        let properties = Value::object([
+        let mut properties = vec![
             ("fmsVer", Value::from(self.config.fms_version.as_str())),
             ("capabilities", Value::Number(31.0)),
             ("mode", Value::Number(1.0)),
-        ]);
+        ];
+        if self.enhanced.is_some() {
+            // An enhanced client hears what the server forwards; a legacy one nothing new.
+            properties.extend(enhanced::forwarding_reply());
+        }
+        let properties = Value::object(properties);
         let info = Info::new(
             Status::NetConnectionConnectSuccess,
             Status::NetConnectionConnectSuccess.template(),
@@ -503,6 +514,23 @@ impl ServerSession {
             properties,
             vec![info],
         );
+    }
+
+    /// What the client announced about Enhanced RTMP in `connect`; `None` for a legacy client,
+    /// which must only be sent legacy FLV tags.
+    pub fn enhanced_caps(&self) -> Option<&EnhancedCaps> {
+        self.enhanced.as_ref()
+    }
+
+    /// Asks the client to reconnect (NetConnection.Connect.ReconnectRequest, Enhanced RTMP), to
+    /// `tc_url` if given, else to the URL it used. The connection carries on until the client
+    /// leaves or the server closes it.
+    pub fn send_reconnect_request(&mut self, tc_url: Option<&str>, description: &str) {
+        let mut info = Info::new(Status::NetConnectionConnectReconnectRequest, description);
+        if let Some(url) = tc_url {
+            info = info.field("tcUrl", url);
+        }
+        self.send_status(StreamId::CONTROL, info);
     }
 
     /// Rejects the pending connect with NetConnection.Connect.Rejected; the connection is to be
@@ -1069,8 +1097,10 @@ impl ServerSession {
             .or_else(|| split_query(&tc_url).1)
             .map(str::to_owned);
         self.phase = Phase::ConnectPending;
+        self.enhanced = EnhancedCaps::from_connect(&command_object, &args);
         self.events
             .push_back(ServerEvent::ConnectRequested(ConnectRequest {
+                enhanced: self.enhanced.clone(),
                 app,
                 instance,
                 query,

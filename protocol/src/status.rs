@@ -119,6 +119,8 @@ catalogue! {
     NetConnectionConnectAppShutdown = "NetConnection.Connect.AppShutdown", Error, Server, "The application {name} is shutting down.";
     NetConnectionConnectInvalidApp = "NetConnection.Connect.InvalidApp", Error, Server, "The application {name} does not exist.";
     NetConnectionCallFailed = "NetConnection.Call.Failed", Error, Server, "Method {name} failed.";
+    /// Enhanced RTMP: the server asks the client to reconnect (optionally to another tcUrl).
+    NetConnectionConnectReconnectRequest = "NetConnection.Connect.ReconnectRequest", Status, Server, "The server asks you to reconnect.";
 }
 
 impl Status {

@@ -178,6 +178,14 @@ pub struct Config {
     /// `subscriber_max_dropped` as messages.
     pub subscriber_queue_bytes: usize,
 
+    /// Graceful shutdown: on SIGTERM/Ctrl-C every connected client first gets
+    /// NetConnection.Connect.ReconnectRequest (Enhanced RTMP), and the gateway keeps serving
+    /// for this many seconds (or until every client has left) before it unpublishes and closes
+    /// as without it. 0: no reconnect request, shut down at once.
+    pub drain_secs: u64,
+    /// The tcUrl that ReconnectRequest names (another gateway instance, say); unset: each
+    /// client's own tcUrl, so it reconnects to the same place.
+    pub reconnect_url: Option<String>,
     /// TLS served by the gateway itself, next to the plain listeners.
     pub tls: TlsConfig,
 }
@@ -239,6 +247,8 @@ impl Default for Config {
             subscriber_max_dropped: 5000,
             write_timeout_secs: 10,
             ping_interval_secs: 30,
+            drain_secs: 0,
+            reconnect_url: None,
             tls: TlsConfig::default(),
             max_reassembly_bytes: 16 << 20,
             max_streams_per_connection: 16,
@@ -408,6 +418,7 @@ impl Config {
             ("write_timeout_secs", self.write_timeout_secs),
             ("ping_interval_secs", self.ping_interval_secs),
             ("hook_timeout_secs", self.hook_timeout_secs),
+            ("drain_secs", self.drain_secs),
         ] {
             if secs > day {
                 return Err(ConfigError::Invalid(format!(

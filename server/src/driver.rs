@@ -42,6 +42,27 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
         }
     });
     tokio::pin!(shutdown);
+    // The drain signal (drain_secs), registered the same way.
+    let mut drain_rx = gateway.drain_signal();
+    let mut drain_check = gateway.drain_signal();
+    let drain_registration = async move {
+        let _ = drain_rx.changed().await;
+    };
+    tokio::pin!(drain_registration);
+    std::future::poll_fn(|cx| {
+        let _ = std::future::Future::poll(drain_registration.as_mut(), cx);
+        Poll::Ready(())
+    })
+    .await;
+    let drain = std::future::poll_fn(|_| {
+        if shutting_down(&mut drain_check) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
+    tokio::pin!(drain);
+    let mut drained = false;
     let config = &gateway.config;
     let connect_timeout = Duration::from_secs(config.connect_timeout_secs);
     let write_timeout = Duration::from_secs(config.write_timeout_secs);
@@ -70,6 +91,10 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
             biased;
             // Once: publishers that record stay until their files are final.
             () = &mut shutdown, if !conn.is_stopping() => conn.shut_down(),
+            () = &mut drain, if !drained => {
+                drained = true;
+                conn.request_reconnect();
+            }
             read = transport.read(&mut buf) => match read {
                 Ok(0) => break,
                 Ok(n) => {

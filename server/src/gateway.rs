@@ -33,10 +33,20 @@ pub struct Gateway {
     pub proxies: TrustedProxies,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    drain: watch::Receiver<bool>,
 }
 
 impl Gateway {
     pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> Self {
+        Gateway::with_drain(config, shutdown, watch::channel(false).1)
+    }
+
+    /// [`Gateway::new`] with the signal that starts a drain (`drain_secs`).
+    pub fn with_drain(
+        config: Config,
+        shutdown: watch::Receiver<bool>,
+        drain: watch::Receiver<bool>,
+    ) -> Self {
         Gateway {
             door: Arc::new(Door::new(&config)),
             policy: Policy::new(&config),
@@ -53,6 +63,7 @@ impl Gateway {
             proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
             next_id: AtomicU64::new(1),
             shutdown,
+            drain,
             config,
         }
     }
@@ -65,6 +76,11 @@ impl Gateway {
     /// The shutdown signal: `true` once the gateway stops.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
+    }
+
+    /// The drain signal: `true` once a graceful shutdown asks clients to reconnect.
+    pub fn drain_signal(&self) -> watch::Receiver<bool> {
+        self.drain.clone()
     }
 
     pub fn session_config(&self) -> ServerConfig {

@@ -48,8 +48,9 @@ pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<
     }
     let handshake_timeout = Duration::from_secs(config.connect_timeout_secs);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (drain_tx, drain_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let gateway = Arc::new(Gateway::new(config, shutdown_rx));
+    let gateway = Arc::new(Gateway::with_drain(config, shutdown_rx, drain_rx));
     // Every connection task holds a clone: the strong count tells how many are still running.
     let tasks = Arc::new(());
 
@@ -117,6 +118,7 @@ pub async fn run(config: Config, addr_file: Option<PathBuf>) -> std::io::Result<
         _ = optional(accept_rtmps) => {}
         _ = shutdown_signal() => info!("shutting down"),
     }
+    drain(&gateway, &drain_tx, &tasks).await;
     let _ = shutdown_tx.send(true);
     // Give connections a moment to tell their peers (Unpublish.Success, UnpublishNotify), and
     // recordings longer to rewrite their files with final metadata; once those are done, the
@@ -313,6 +315,27 @@ impl ErrorLog {
         warn!(failures = self.since, "accept failed: {error}");
         self.last = Some(now);
         self.since = 0;
+    }
+}
+
+/// With `drain_secs`: every connection asks its client to reconnect, and the gateway serves on
+/// until the clients have gone or the time is up (a second signal ends the wait).
+async fn drain(gateway: &Gateway, drain_tx: &watch::Sender<bool>, tasks: &Arc<()>) {
+    let secs = gateway.config.drain_secs;
+    if secs == 0 {
+        return;
+    }
+    info!(secs, "draining: clients are asked to reconnect");
+    let _ = drain_tx.send(true);
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let wait = async {
+        while tokio::time::Instant::now() < until && Arc::strong_count(tasks) > 1 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::select! {
+        () = wait => {}
+        () = shutdown_signal() => info!("second signal: ending the drain"),
     }
 }
 

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::sync::lock;
 
 use bytes::Bytes;
+use rtmpws_media::tag::{parse_media_tag, MultitrackType, TrackKind};
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::chunk::SharedChunks;
 use rtmpws_protocol::server::SharedData;
@@ -32,32 +33,46 @@ pub struct MediaFrame {
     pub timestamp: Timestamp,
     pub payload: Bytes,
     pub chunks: SharedChunks,
+    /// A coded keyframe picture, by the media crate's one rule for every codec.
     pub keyframe: bool,
+    /// A codec configuration record (legacy or enhanced sequence start).
     pub sequence_header: bool,
+    /// An Enhanced RTMP tag, which a legacy player cannot parse.
+    pub enhanced: bool,
+    /// The one track the message carries (0 without multitrack), `None` for a message with
+    /// several tracks.
+    pub track: Option<u8>,
 }
 
 impl MediaFrame {
     pub fn new(kind: MediaKind, timestamp: Timestamp, payload: Bytes, chunk_size: u32) -> Self {
-        let first = payload.first().copied().unwrap_or(0);
-        let second = payload.get(1).copied();
-        let (csid, type_id, keyframe, sequence_header) = match kind {
-            // Video tag header: frame type in the high nibble (1 = keyframe), codec in the low;
-            // for AVC (7) the next byte 0 marks the sequence header.
-            MediaKind::Video => (
-                ChunkStreamId::VIDEO,
-                MessageType::VIDEO,
-                first >> 4 == 1,
-                first & 0x0F == 7 && second == Some(0),
-            ),
-            // Audio tag header: sound format in the high nibble; AAC (10) with 0 next is the
-            // AudioSpecificConfig.
-            MediaKind::Audio => (
-                ChunkStreamId::AUDIO,
-                MessageType::AUDIO,
-                false,
-                first >> 4 == 10 && second == Some(0),
-            ),
+        let (csid, type_id, track_kind) = match kind {
+            MediaKind::Video => (ChunkStreamId::VIDEO, MessageType::VIDEO, TrackKind::Video),
+            MediaKind::Audio => (ChunkStreamId::AUDIO, MessageType::AUDIO, TrackKind::Audio),
         };
+        // Computed once per message, here, so a subscriber's decision per frame is a flag test.
+        let (keyframe, sequence_header, enhanced, track) =
+            match parse_media_tag(track_kind, &payload) {
+                Ok(info) => (
+                    info.is_keyframe(),
+                    info.is_sequence_header(),
+                    info.is_enhanced(),
+                    match info.multitrack() {
+                        None | Some(MultitrackType::OneTrack) => Some(info.track_id()),
+                        Some(_) => None,
+                    },
+                ),
+                // Unparseable: relayed as it came, never a keyframe or header; the ExHeader bit
+                // (video bit 7, audio sound format 9) still says whether it is enhanced.
+                Err(_) => {
+                    let first = payload.first().copied().unwrap_or(0);
+                    let enhanced = match kind {
+                        MediaKind::Video => first & 0x80 != 0,
+                        MediaKind::Audio => first >> 4 == 9,
+                    };
+                    (false, false, enhanced, Some(0))
+                }
+            };
         let chunks = SharedChunks::new(csid, timestamp, type_id, &payload, chunk_size);
         MediaFrame {
             kind,
@@ -66,6 +81,8 @@ impl MediaFrame {
             chunks,
             keyframe,
             sequence_header,
+            enhanced,
+            track,
         }
     }
 }
@@ -93,6 +110,9 @@ pub struct Snapshot {
     pub metadata: Option<Arc<SharedData>>,
     pub audio_header: Option<Arc<MediaFrame>>,
     pub video_header: Option<Arc<MediaFrame>>,
+    /// Sequence headers of the other tracks of a multitrack stream (track id != 0), one per
+    /// kind and id: at most 2 x 256.
+    pub track_headers: Vec<Arc<MediaFrame>>,
     pub gop: Vec<Arc<MediaFrame>>,
 }
 
@@ -174,7 +194,11 @@ impl LiveStream {
     pub fn push_media(&self, frame: Arc<MediaFrame>) {
         let mut state = self.state();
         let snapshot_frame = Arc::clone(&frame);
-        if frame.sequence_header {
+        if frame.sequence_header && frame.track != Some(0) {
+            let headers = &mut state.snapshot.track_headers;
+            headers.retain(|h| h.kind != frame.kind || h.track != frame.track);
+            headers.push(snapshot_frame);
+        } else if frame.sequence_header {
             match frame.kind {
                 MediaKind::Audio => state.snapshot.audio_header = Some(snapshot_frame),
                 MediaKind::Video => state.snapshot.video_header = Some(snapshot_frame),
@@ -432,11 +456,11 @@ mod tests {
     fn an_oversized_gop_is_dropped_until_the_next_keyframe() {
         let registry = Registry::new(16, 16 << 20, 100);
         let stream = registry.publish("live", "cam", 1).unwrap();
-        stream.push_media(frame(MediaKind::Video, 0, &[0x17, 1]));
+        stream.push_media(frame(MediaKind::Video, 0, &[0x17, 1, 0, 0, 0]));
         stream.push_media(frame(MediaKind::Video, 33, &[0x27; 200]));
         stream.push_media(frame(MediaKind::Video, 66, &[0x27, 1]));
         assert!(stream.subscribe().0.gop.is_empty());
-        stream.push_media(frame(MediaKind::Video, 99, &[0x17, 1]));
+        stream.push_media(frame(MediaKind::Video, 99, &[0x17, 1, 0, 0, 0]));
         assert_eq!(stream.subscribe().0.gop.len(), 1);
     }
 }

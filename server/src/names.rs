@@ -42,6 +42,14 @@ impl StreamName {
         self.query.as_deref()
     }
 
+    /// A numeric query parameter (`track` in `cam?track=1`); `None` when absent or not 0..=255.
+    pub fn track_param(&self, key: &str) -> Option<u8> {
+        self.query()?
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|value| value.parse().ok())
+    }
+
     /// The file this name refers to, relative to its application's folder: the FMS `flv:`
     /// prefix removed and `.flv` added when the name has no extension (`clip`, `clip.flv`
     /// and `flv:clip` are one file). Refused when it could lead out of the folder.
@@ -80,6 +88,10 @@ mod tests {
         assert_eq!(name.query(), Some("sign=1-ab&x=2"));
         assert_eq!(name.item_path(), Ok(PathBuf::from("cam.flv")));
         assert_eq!(StreamName::parse("cam").query(), None);
+        let name = StreamName::parse("cam?sign=1&track=2&audioTrack=300");
+        assert_eq!(name.track_param("track"), Some(2));
+        assert_eq!(name.track_param("audioTrack"), None);
+        assert_eq!(StreamName::parse("cam").track_param("track"), None);
     }
 
     #[test]

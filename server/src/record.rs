@@ -18,6 +18,7 @@ use bytes::Bytes;
 use rtmpws_media::flv::{
     write_file_header, write_tag, FlvItem, FlvReader, TagKind, TAG_HEADER_SIZE,
 };
+use rtmpws_media::tag::parse_video_tag;
 use rtmpws_protocol::amf::{amf0, Value};
 use rtmpws_protocol::server::PublishMode;
 use rtmpws_protocol::MediaKind;
@@ -518,9 +519,10 @@ async fn finalize(path: &Path) -> std::io::Result<()> {
             TagKind::Audio => has_audio = true,
             TagKind::Video => {
                 has_video = true;
-                // A keyframe picture: frame type 1, and for AVC a NALU packet.
-                let key = data.first().is_some_and(|b| b >> 4 == 1)
-                    && (data.first().is_some_and(|b| b & 0x0F != 7) || data.get(1) == Some(&1));
+                // The media crate's one keyframe rule, for every codec (legacy and enhanced):
+                // a coded picture with frame type 1, never a header, end or command.
+                let key = parse_video_tag(data)
+                    .is_ok_and(|info| info.is_keyframe() && info.track_id == 0);
                 if key {
                     keyframes.push((ts, body_len));
                 }

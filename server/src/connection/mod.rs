@@ -194,6 +194,23 @@ impl Connection {
         self.kick.take()
     }
 
+    /// Graceful shutdown (`drain_secs`): NetConnection.Connect.ReconnectRequest with the
+    /// configured `reconnect_url`, or the client's own tcUrl. Media keeps flowing until the
+    /// client leaves or the drain time is up.
+    pub fn request_reconnect(&mut self) {
+        let url = match &self.gateway.config.reconnect_url {
+            Some(url) => url.clone(),
+            None => self.client.tcurl.clone(),
+        };
+        if url.is_empty() {
+            return; // not connected yet: nothing to reconnect to
+        }
+        self.session.send_reconnect_request(
+            Some(&url),
+            "The gateway is shutting down; please reconnect.",
+        );
+    }
+
     /// Gateway shutdown: publishers are told Unpublish.Success, subscribers UnpublishNotify;
     /// publishers that record stay until their files are final, and nothing new starts.
     pub fn shut_down(&mut self) {

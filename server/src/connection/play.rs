@@ -19,7 +19,7 @@ use crate::hooks::Call;
 use crate::live::LiveEvent;
 use crate::names::StreamName;
 use crate::policy::Decision;
-use crate::roles::{Feed, RecordedPlayer, Role, Subscriber};
+use crate::roles::{Delivery, Feed, RecordedPlayer, Role, Subscriber};
 use crate::routing::{route_play, PlayRoute, Recorded};
 use crate::signing::unix_now;
 use crate::vod::{self, LookupError, PlayItem, Transition, VodControl, VodEvent};
@@ -90,7 +90,13 @@ impl Connection {
     fn play_live(&mut self, stream_id: StreamId, name: &StreamName, reset: bool) {
         self.close_stream(stream_id, false);
         let stream = self.gateway.registry.stream(self.app(), name.key());
-        let (subscriber, feed) = Subscriber::start(&mut self.session, stream_id, stream, reset);
+        let delivery = Delivery {
+            legacy: self.session.enhanced_caps().is_none(),
+            video_track: name.track_param("track"),
+            audio_track: name.track_param("audioTrack"),
+        };
+        let (subscriber, feed) =
+            Subscriber::start(&mut self.session, stream_id, stream, reset, delivery);
         info!(
             id = self.id,
             app = self.app(),

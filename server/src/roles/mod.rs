@@ -17,7 +17,7 @@ use tokio_stream::Stream;
 
 pub use publisher::{Publisher, Unpublishing};
 pub use recorded::RecordedPlayer;
-pub use subscriber::{send_frame, Subscriber};
+pub use subscriber::{send_frame, Delivery, Subscriber};
 
 use crate::live::LiveEvent;
 use crate::record::RecordEvent;

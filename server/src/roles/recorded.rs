@@ -33,6 +33,15 @@ impl RecordedPlayer {
                 timestamp,
                 payload,
             } => {
+                // A legacy player (no Enhanced RTMP in its connect) never gets an enhanced tag:
+                // the ExHeader bit (video bit 7, audio sound format 9) says which is which.
+                let enhanced = match kind {
+                    MediaKind::Audio => payload.first().is_some_and(|b| b >> 4 == 9),
+                    MediaKind::Video => payload.first().is_some_and(|b| b & 0x80 != 0),
+                };
+                if enhanced && session.enhanced_caps().is_none() {
+                    return;
+                }
                 let message = match kind {
                     MediaKind::Audio => Message::Audio(payload),
                     MediaKind::Video => Message::Video(payload),

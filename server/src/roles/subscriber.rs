@@ -16,6 +16,31 @@ use super::{Feed, FeedStream};
 use crate::lag::{LagPolicy, LagState, LagVerdict};
 use crate::live::{LiveEvent, LiveStream, MediaFrame, Snapshot};
 
+/// What one player can take, decided once per play: a legacy player (no Enhanced RTMP in its
+/// connect) gets only legacy tags; `?track=N` / `?audioTrack=N` pick one track of a multitrack
+/// stream. Per frame it is a flag test and a byte compare against what
+/// [`MediaFrame::new`] computed once for every subscriber.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub legacy: bool,
+    pub video_track: Option<u8>,
+    pub audio_track: Option<u8>,
+}
+
+impl Delivery {
+    pub fn wants(&self, frame: &MediaFrame) -> bool {
+        if self.legacy && frame.enhanced {
+            return false;
+        }
+        let track = match frame.kind {
+            MediaKind::Audio => self.audio_track,
+            MediaKind::Video => self.video_track,
+        };
+        // A message with several tracks (frame.track None) goes whole: the player picks.
+        !matches!((track, frame.track), (Some(want), Some(got)) if want != got)
+    }
+}
+
 pub struct Subscriber {
     pub stream: Arc<LiveStream>,
     pub name: String,
@@ -28,6 +53,11 @@ pub struct Subscriber {
     pub lag: LagState,
     /// What the subscriber was last told: published (snapshot or PublishNotify) or not.
     pub published: bool,
+    pub delivery: Delivery,
+    /// A legacy player has been sent a legacy frame of this publication, or told that there
+    /// is none (NetStream.Play.NoSupportedTrackFound).
+    legacy_seen: bool,
+    told_unsupported: bool,
 }
 
 impl Subscriber {
@@ -38,11 +68,11 @@ impl Subscriber {
         stream_id: StreamId,
         stream: Arc<LiveStream>,
         reset: bool,
+        delivery: Delivery,
     ) -> (Subscriber, FeedStream) {
         let (snapshot, feed) = stream.subscribe();
         session.begin_play(stream_id, &stream.name, reset, false);
-        send_snapshot(session, stream_id, &snapshot);
-        let subscriber = Subscriber {
+        let mut subscriber = Subscriber {
             name: stream.name.clone(),
             stream,
             paused: false,
@@ -51,8 +81,57 @@ impl Subscriber {
             await_keyframe: false,
             lag: LagState::default(),
             published: snapshot.published,
+            delivery,
+            legacy_seen: false,
+            told_unsupported: false,
         };
+        subscriber.send_snapshot(session, stream_id, &snapshot);
         (subscriber, live_feed(feed))
+    }
+
+    /// Sends `frame` if this player can take it. A legacy player offered only enhanced media
+    /// hears NetStream.Play.NoSupportedTrackFound once per publication, at the first coded
+    /// frame (by then the sequence headers of every track have gone by), and never a byte of
+    /// an enhanced tag.
+    fn deliver(&mut self, session: &mut ServerSession, stream_id: StreamId, frame: &MediaFrame) {
+        if !self.delivery.wants(frame) {
+            if self.delivery.legacy
+                && frame.enhanced
+                && !frame.sequence_header
+                && !self.legacy_seen
+                && !self.told_unsupported
+            {
+                self.told_unsupported = true;
+                session.send_status(
+                    stream_id,
+                    Status::NetStreamPlayNoSupportedTrackFound.info(&self.name),
+                );
+            }
+            return;
+        }
+        self.legacy_seen = true;
+        send_frame(session, stream_id, frame);
+    }
+
+    /// What a joining subscriber needs first: metadata, sequence headers, the current GOP.
+    fn send_snapshot(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: StreamId,
+        snapshot: &Snapshot,
+    ) {
+        if let Some(metadata) = &snapshot.metadata {
+            send_data(session, stream_id, metadata);
+        }
+        let frames = snapshot
+            .audio_header
+            .iter()
+            .chain(&snapshot.video_header)
+            .chain(&snapshot.track_headers)
+            .chain(&snapshot.gop);
+        for frame in frames {
+            self.deliver(session, stream_id, frame);
+        }
     }
 
     /// One event of the live stream; `Some(reason)` when the connection must end.
@@ -99,7 +178,7 @@ impl Subscriber {
                         return None;
                     }
                 }
-                send_frame(session, stream_id, &frame);
+                self.deliver(session, stream_id, &frame);
             }
             LiveEvent::Data(data) => {
                 if !self.paused {
@@ -108,6 +187,8 @@ impl Subscriber {
             }
             LiveEvent::Published => {
                 self.await_keyframe = false;
+                self.legacy_seen = false;
+                self.told_unsupported = false;
                 self.published = true;
                 session.send_status(
                     stream_id,
@@ -144,7 +225,7 @@ impl Subscriber {
         session.send_user_control(UserControl::StreamBegin(stream_id));
         session.send_status(stream_id, Status::NetStreamUnpauseNotify.info(&self.name));
         session.send_status(stream_id, Status::NetStreamPlayStart.info(&self.name));
-        send_snapshot(session, stream_id, &snapshot);
+        self.send_snapshot(session, stream_id, &snapshot);
         Some(live_feed(feed))
     }
 
@@ -160,21 +241,6 @@ impl Subscriber {
 
 fn live_feed(receiver: tokio::sync::broadcast::Receiver<LiveEvent>) -> FeedStream {
     Box::pin(BroadcastStream::new(receiver).map(Feed::Live))
-}
-
-/// What a joining subscriber needs first: metadata, sequence headers, the current GOP.
-fn send_snapshot(session: &mut ServerSession, stream_id: StreamId, snapshot: &Snapshot) {
-    if let Some(metadata) = &snapshot.metadata {
-        send_data(session, stream_id, metadata);
-    }
-    let frames = snapshot
-        .audio_header
-        .iter()
-        .chain(&snapshot.video_header)
-        .chain(&snapshot.gop);
-    for frame in frames {
-        send_frame(session, stream_id, frame);
-    }
 }
 
 /// A data message, encoded once for every subscriber.

@@ -4,10 +4,8 @@
 //! Built from the bytes of the file (sans-IO): the caller pushes what it read.
 
 use bytes::Bytes;
-use rtmpws_media::flv::{
-    parse_audio_tag, parse_video_tag, AacPacketType, AudioCodec, AvcPacketType, FlvError, FlvItem,
-    FlvReader, TagKind, VideoCodec, TAG_HEADER_SIZE,
-};
+use rtmpws_media::flv::{FlvError, FlvItem, FlvReader, TagKind, TAG_HEADER_SIZE};
+use rtmpws_media::tag::{parse_audio_tag, parse_video_tag, AudioCodec, VideoCodec};
 use rtmpws_protocol::amf::{amf0, DecodeLimits, Value};
 
 /// A keyframe: its timestamp and the file offset of its tag header.
@@ -33,6 +31,9 @@ pub struct Index {
     pub duration_ms: u32,
     pub has_avc: bool,
     pub has_aac: bool,
+    /// Enhanced RTMP tracks the gateway relays (HEVC, AV1, VP9, enhanced AVC; Opus, FLAC,
+    /// enhanced AAC...): playable by enhanced clients only.
+    pub has_enhanced: bool,
     pub has_other_media: bool,
     /// Bytes of media tags, for Play.Complete's `bytes`.
     pub media_bytes: u64,
@@ -47,9 +48,10 @@ pub struct Index {
 }
 
 impl Index {
-    /// True if the client can play at least one track (H.264 video or AAC audio).
+    /// True if a client can play at least one track (H.264, HEVC, AV1 or VP9 video; AAC, Opus
+    /// or FLAC audio, legacy or enhanced).
     pub fn playable(&self) -> bool {
-        self.has_avc || self.has_aac
+        self.has_avc || self.has_aac || self.has_enhanced
     }
 
     /// Where to start reading to play from `ms`: the keyframe at or before it (the first media
@@ -194,26 +196,39 @@ impl IndexBuilder {
             }
             TagKind::Other(_) => return,
             TagKind::Video => match parse_video_tag(&data) {
-                Ok(info) if info.codec == VideoCodec::Avc => {
-                    index.has_avc = true;
-                    if info.avc_packet_type == Some(AvcPacketType::SequenceHeader) {
-                        index.video_header.get_or_insert(data.clone());
+                Ok(info) if info.is_command() => return,
+                Ok(info) if info.codec == VideoCodec::Avc || relayed_video(info.codec) => {
+                    if info.codec == VideoCodec::Avc {
+                        index.has_avc = true;
+                    } else {
+                        index.has_enhanced = true;
+                    }
+                    if info.is_sequence_header() {
+                        // The default track's header is the one resent after a seek.
+                        if info.track_id == 0 {
+                            index.video_header.get_or_insert(data.clone());
+                        }
                         return;
                     }
-                    // Only pictures: the end-of-sequence marker also carries the key flag.
-                    if info.is_keyframe() && info.avc_packet_type == Some(AvcPacketType::Nalu) {
+                    // The media crate's one keyframe rule for every codec: pictures only.
+                    if info.is_keyframe() && info.track_id == 0 {
                         index.keyframes.push(Keyframe { timestamp, offset });
                     }
                 }
-                Ok(info) if info.is_command() => return,
                 Ok(_) => index.has_other_media = true,
                 Err(_) => return,
             },
             TagKind::Audio => match parse_audio_tag(&data) {
-                Ok(info) if info.codec == AudioCodec::Aac => {
-                    index.has_aac = true;
-                    if info.aac_packet_type == Some(AacPacketType::SequenceHeader) {
-                        index.audio_header.get_or_insert(data.clone());
+                Ok(info) if info.codec == AudioCodec::Aac || relayed_audio(info.codec) => {
+                    if info.codec == AudioCodec::Aac {
+                        index.has_aac = true;
+                    } else {
+                        index.has_enhanced = true;
+                    }
+                    if info.is_sequence_header() {
+                        if info.track_id == 0 {
+                            index.audio_header.get_or_insert(data.clone());
+                        }
                         return;
                     }
                 }
@@ -227,6 +242,16 @@ impl IndexBuilder {
         index.duration_ms = index.duration_ms.max(timestamp);
         index.media_bytes += data.len() as u64;
     }
+}
+
+/// Enhanced video codecs a recorded file may be played with (what the browser client and
+/// enhanced RTMP players decode).
+fn relayed_video(codec: VideoCodec) -> bool {
+    codec.is_avc() || matches!(codec, VideoCodec::HEVC | VideoCodec::AV1 | VideoCodec::VP9)
+}
+
+fn relayed_audio(codec: AudioCodec) -> bool {
+    codec.is_aac() || matches!(codec, AudioCodec::OPUS | AudioCodec::FLAC)
 }
 
 #[cfg(test)]

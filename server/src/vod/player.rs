@@ -12,10 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rtmpws_media::flv::{
-    parse_audio_tag, parse_video_tag, AacPacketType, AvcPacketType, FlvItem, FlvReader, FlvTag,
-    TagKind,
-};
+use rtmpws_media::flv::{parse_audio_tag, parse_video_tag, FlvItem, FlvReader, FlvTag, TagKind};
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::message::UserControl;
 use rtmpws_protocol::status::{Info, Status};
@@ -278,7 +275,10 @@ impl Player {
         if !index.playable() {
             let info = Info::new(
                 Status::NetStreamPlayNoSupportedTrackFound,
-                format!("{} has no H.264 video or AAC audio track", item.name),
+                format!(
+                    "{} has no H.264, HEVC, AV1 or VP9 video nor AAC, Opus or FLAC audio track",
+                    item.name
+                ),
             );
             return Err(info.details(&item.name));
         }
@@ -532,9 +532,7 @@ impl Player {
         };
         while let Some(tag) = read_tag(current).await {
             let is_keyframe = tag.kind == TagKind::Video
-                && parse_video_tag(&tag.data).is_ok_and(|info| {
-                    info.is_keyframe() && info.avc_packet_type == Some(AvcPacketType::Nalu)
-                });
+                && parse_video_tag(&tag.data).is_ok_and(|info| info.is_keyframe());
             if is_keyframe {
                 let event = VodEvent::Media {
                     kind: MediaKind::Video,
@@ -851,17 +849,11 @@ fn filter(current: &mut Current, tag: FlvTag, audio: bool, video: bool) -> Optio
     };
     let (header, keyframe) = match kind {
         MediaKind::Video => match parse_video_tag(&tag.data) {
-            Ok(info) => (
-                info.avc_packet_type == Some(AvcPacketType::SequenceHeader),
-                info.is_keyframe(),
-            ),
+            Ok(info) => (info.is_sequence_header(), info.is_keyframe()),
             Err(_) => return None,
         },
         MediaKind::Audio => match parse_audio_tag(&tag.data) {
-            Ok(info) => (
-                info.aac_packet_type == Some(AacPacketType::SequenceHeader),
-                false,
-            ),
+            Ok(info) => (info.is_sequence_header(), false),
             Err(_) => return None,
         },
     };
