@@ -5,6 +5,13 @@
 //! [`ClientSession::drain_output`] and send the bytes; feed what arrives to
 //! [`ClientSession::handle_input`] and read [`ClientSession::poll_event`] until `None`.
 //! Requests made before the handshake completes are sent right after it.
+//!
+//! Remote shared objects: [`ClientSession::shared_object_use`] subscribes and keeps a local
+//! copy ([`ClientSession::shared_object`]); `shared_object_request_change`,
+//! `shared_object_request_remove`, `shared_object_send` and `shared_object_release` are
+//! AS3's `setProperty`, `delete so.data[slot]`, `send` and `close`. What the server sends
+//! arrives as [`ClientEvent::SharedObject`]: a [`SharedObjectEvent::Sync`] with AS3's
+//! changeList (codes clear, success, reject, change, delete), a handler call, or a status.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -16,6 +23,7 @@ use crate::command::CommandName;
 use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{Command, Envelope, Message, UserControl};
+use crate::shared_object::{SharedObjectMessage, SoEvent};
 use crate::types::{MediaKind, StreamId, Timestamp};
 
 /// Settings of a client session.
@@ -94,12 +102,160 @@ pub enum ClientEvent {
         payload: Bytes,
     },
     UserControl(UserControl),
-    /// A command the server called on the client (onBWDone, onFCPublish, close, ...).
+    /// A command the server called on the client (onBWDone, onFCPublish, close, ...). With a
+    /// non-zero `transaction_id` the server waits for
+    /// [`ClientSession::answer_server_call`] or [`ClientSession::answer_server_call_error`].
     ServerCall {
         stream_id: StreamId,
+        transaction_id: f64,
         name: String,
         args: Vec<Value>,
     },
+    /// Something about a remote shared object this client uses.
+    SharedObject {
+        name: String,
+        event: SharedObjectEvent,
+    },
+}
+
+/// What happened to a remote shared object, in AS3's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SharedObjectEvent {
+    /// The local copy changed (AS3's `SyncEvent.SYNC`): `version` is the server's version
+    /// now; `first` is true for the sync that completes a use (its use success).
+    Sync {
+        version: u32,
+        first: bool,
+        changes: Vec<SyncChange>,
+    },
+    /// `send(handler, ...args)` by a subscriber or the server: a call on AS3's `so.client`.
+    Message { handler: String, args: Vec<Value> },
+    /// A status event (AS3's `NetStatusEvent` on the object): SharedObject.NoReadAccess,
+    /// SharedObject.NoWriteAccess, SharedObject.BadPersistence,
+    /// SharedObject.ObjectCreationFailed, ...
+    Status { code: String, level: String },
+}
+
+/// One entry of AS3's `changeList`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncChange {
+    pub code: SyncCode,
+    /// The slot; empty for [`SyncCode::Clear`].
+    pub name: String,
+    /// For reject, the value this client had set (now replaced by the server's); for change
+    /// and delete, the value before (`None` when the slot was new).
+    pub old_value: Option<Value>,
+}
+
+/// `changeList[i].code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncCode {
+    /// The local copy was emptied (a fresh or stale copy, before the server's slots).
+    Clear,
+    /// This client's change was accepted.
+    Success,
+    /// This client's change lost to another one, or was refused; the slot holds the server's
+    /// value (or none).
+    Reject,
+    /// Another client (or the server) changed the slot.
+    Change,
+    /// The slot was deleted.
+    Delete,
+}
+
+impl SyncCode {
+    /// The code string AS3 uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncCode::Clear => "clear",
+            SyncCode::Success => "success",
+            SyncCode::Reject => "reject",
+            SyncCode::Change => "change",
+            SyncCode::Delete => "delete",
+        }
+    }
+}
+
+/// The local copy of a remote shared object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteSharedObject {
+    version: u32,
+    persistent: bool,
+    /// Between use and release.
+    in_use: bool,
+    connected: bool,
+    /// Slots in the order they were first set.
+    data: Vec<(String, Value)>,
+    /// Slots changed here, with how many of those changes await their success or reject.
+    pending: HashMap<String, u32>,
+}
+
+impl RemoteSharedObject {
+    /// The server's version this copy reflects (0 before the first sync).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
+    /// Whether this client uses the object (between use and release).
+    pub fn is_in_use(&self) -> bool {
+        self.in_use
+    }
+
+    /// Whether the server answered the use (use success).
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Every slot (AS3's `so.data`), in the order they were first set.
+    pub fn data(&self) -> &[(String, Value)] {
+        &self.data
+    }
+
+    pub fn get(&self, slot: &str) -> Option<&Value> {
+        self.data.iter().find(|(k, _)| k == slot).map(|(_, v)| v)
+    }
+
+    fn set(&mut self, slot: &str, value: Value) -> Option<Value> {
+        if matches!(value, Value::Null | Value::Undefined) {
+            return self.remove(slot);
+        }
+        match self.data.iter_mut().find(|(k, _)| k == slot) {
+            Some((_, old)) => Some(std::mem::replace(old, value)),
+            None => {
+                self.data.push((slot.to_owned(), value));
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: &str) -> Option<Value> {
+        let at = self.data.iter().position(|(k, _)| k == slot)?;
+        Some(self.data.remove(at).1)
+    }
+
+    /// One more change of `slot` awaits its answer.
+    fn expect_answer(&mut self, slot: &str) {
+        *self.pending.entry(slot.to_owned()).or_default() += 1;
+    }
+
+    /// The answer to one change of `slot` arrived: whether one was awaited.
+    fn answered(&mut self, slot: &str) -> bool {
+        match self.pending.get_mut(slot) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                self.pending.remove(slot);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +275,7 @@ pub struct ClientSession {
     events: VecDeque<ClientEvent>,
     transactions: HashMap<u64, Pending>,
     next_transaction: f64,
+    shared_objects: HashMap<String, RemoteSharedObject>,
 }
 
 impl ClientSession {
@@ -135,6 +292,7 @@ impl ClientSession {
             events: VecDeque::new(),
             transactions: HashMap::new(),
             next_transaction: 1.0,
+            shared_objects: HashMap::new(),
         }
     }
 
@@ -274,6 +432,239 @@ impl ClientSession {
         self.send(stream_id, timestamp, message);
     }
 
+    /// Answers a [`ClientEvent::ServerCall`] with `_result` and the handler's return value.
+    pub fn answer_server_call(&mut self, transaction_id: f64, value: Value) {
+        self.reply(CommandName::Result, transaction_id, value);
+    }
+
+    /// Answers a [`ClientEvent::ServerCall`] with `_error` and an info object.
+    pub fn answer_server_call_error(&mut self, transaction_id: f64, info: Value) {
+        self.reply(CommandName::Error, transaction_id, info);
+    }
+
+    fn reply(&mut self, name: CommandName, transaction_id: f64, value: Value) {
+        let command = Command {
+            name: name.as_str().into(),
+            transaction_id,
+            command_object: Value::Null,
+            args: vec![value],
+        };
+        self.send(
+            StreamId::CONTROL,
+            Timestamp::ZERO,
+            Message::Command(command),
+        );
+    }
+
+    /// Subscribes to the remote shared object `name` (AS3's `SharedObject.getRemote(name, uri,
+    /// persistent)` then `connect`): sends use with the version of the local copy (0 for a
+    /// new one). The answer is a [`SharedObjectEvent::Sync`] with `first` set, or a status.
+    pub fn shared_object_use(&mut self, name: &str, persistent: bool) {
+        let copy = self.shared_objects.entry(name.to_owned()).or_default();
+        if copy.persistent != persistent {
+            copy.version = 0;
+        }
+        copy.persistent = persistent;
+        copy.in_use = true;
+        let message = SharedObjectMessage::new(name, copy.version, persistent).with(SoEvent::Use);
+        self.send(
+            StreamId::CONTROL,
+            Timestamp::ZERO,
+            Message::SharedObject(message),
+        );
+    }
+
+    /// Sets `slot` (AS3's `setProperty`; a null or undefined value deletes it). The local copy
+    /// changes at once; the server answers success or reject in a later sync. False when the
+    /// object is not in use.
+    pub fn shared_object_request_change(&mut self, name: &str, slot: &str, value: Value) -> bool {
+        self.shared_object_request_changes(name, vec![(slot.to_owned(), value)])
+    }
+
+    /// Several slots in one message, which the server applies as one batch (one new version).
+    pub fn shared_object_request_changes(
+        &mut self,
+        name: &str,
+        changes: Vec<(String, Value)>,
+    ) -> bool {
+        let Some(copy) = self.shared_objects.get_mut(name).filter(|c| c.in_use) else {
+            return false;
+        };
+        let mut message = SharedObjectMessage::new(name, copy.version, copy.persistent);
+        for (slot, value) in changes {
+            copy.set(&slot, value.clone());
+            copy.expect_answer(&slot);
+            message.events.push(SoEvent::RequestChange { slot, value });
+        }
+        self.send(
+            StreamId::CONTROL,
+            Timestamp::ZERO,
+            Message::SharedObject(message),
+        );
+        true
+    }
+
+    /// Deletes `slot` (AS3's `delete so.data[slot]`), as a request remove event.
+    pub fn shared_object_request_remove(&mut self, name: &str, slot: &str) -> bool {
+        let Some(copy) = self.shared_objects.get_mut(name).filter(|c| c.in_use) else {
+            return false;
+        };
+        copy.remove(slot);
+        copy.expect_answer(slot);
+        let message = SharedObjectMessage::new(name, copy.version, copy.persistent)
+            .with(SoEvent::RequestRemove { slot: slot.into() });
+        self.send(
+            StreamId::CONTROL,
+            Timestamp::ZERO,
+            Message::SharedObject(message),
+        );
+        true
+    }
+
+    /// AS3's `send(handler, ...args)`: every subscriber, this one included, gets a
+    /// [`SharedObjectEvent::Message`].
+    pub fn shared_object_send(&mut self, name: &str, handler: &str, args: Vec<Value>) -> bool {
+        let Some(copy) = self.shared_objects.get(name).filter(|c| c.in_use) else {
+            return false;
+        };
+        let message = SharedObjectMessage::new(name, copy.version, copy.persistent).with(
+            SoEvent::SendMessage {
+                handler: handler.into(),
+                args,
+            },
+        );
+        self.send(
+            StreamId::CONTROL,
+            Timestamp::ZERO,
+            Message::SharedObject(message),
+        );
+        true
+    }
+
+    /// Unsubscribes (AS3's `close`). The local copy of a non-persistent object is dropped;
+    /// a persistent one's stays (readable with [`shared_object`](Self::shared_object)), so
+    /// that a later use sends its version and, if nothing changed, gets use success alone.
+    pub fn shared_object_release(&mut self, name: &str) -> bool {
+        let Some(copy) = self.shared_objects.get_mut(name).filter(|c| c.in_use) else {
+            return false;
+        };
+        copy.in_use = false;
+        copy.connected = false;
+        copy.pending.clear();
+        let message =
+            SharedObjectMessage::new(name, copy.version, copy.persistent).with(SoEvent::Release);
+        if !copy.persistent {
+            self.shared_objects.remove(name);
+        }
+        self.send(
+            StreamId::CONTROL,
+            Timestamp::ZERO,
+            Message::SharedObject(message),
+        );
+        true
+    }
+
+    /// The local copy of a shared object (in use, or persistent and released).
+    pub fn shared_object(&self, name: &str) -> Option<&RemoteSharedObject> {
+        self.shared_objects.get(name)
+    }
+
+    /// A shared object message from the server, applied to the local copy; events for an
+    /// object not in use are dropped.
+    fn shared_object_message(&mut self, message: SharedObjectMessage) {
+        let Some(copy) = self
+            .shared_objects
+            .get_mut(&message.name)
+            .filter(|c| c.in_use)
+        else {
+            return;
+        };
+        let mut changes = Vec::new();
+        let mut first = false;
+        let mut others = Vec::new();
+        for event in message.events {
+            match event {
+                SoEvent::UseSuccess => {
+                    copy.connected = true;
+                    first = true;
+                }
+                SoEvent::Clear => {
+                    copy.data.clear();
+                    changes.push(SyncChange {
+                        code: SyncCode::Clear,
+                        name: String::new(),
+                        old_value: None,
+                    });
+                }
+                SoEvent::Change { slot, value } => {
+                    let rejected = copy.answered(&slot);
+                    let old_value = copy.set(&slot, value);
+                    let code = if rejected {
+                        SyncCode::Reject
+                    } else {
+                        SyncCode::Change
+                    };
+                    changes.push(SyncChange {
+                        code,
+                        name: slot,
+                        old_value,
+                    });
+                }
+                SoEvent::Success { slot } => {
+                    copy.answered(&slot);
+                    changes.push(SyncChange {
+                        code: SyncCode::Success,
+                        name: slot,
+                        old_value: None,
+                    });
+                }
+                SoEvent::Remove { slot } => {
+                    // A remove answering this client's change of the slot: it was refused.
+                    let rejected = copy.answered(&slot);
+                    let old_value = copy.remove(&slot);
+                    let code = if rejected {
+                        SyncCode::Reject
+                    } else {
+                        SyncCode::Delete
+                    };
+                    changes.push(SyncChange {
+                        code,
+                        name: slot,
+                        old_value,
+                    });
+                }
+                SoEvent::SendMessage { handler, args } => {
+                    others.push(SharedObjectEvent::Message { handler, args })
+                }
+                SoEvent::Status { code, level } => {
+                    others.push(SharedObjectEvent::Status { code, level })
+                }
+                // Client-to-server events have no meaning here.
+                SoEvent::Use
+                | SoEvent::Release
+                | SoEvent::RequestChange { .. }
+                | SoEvent::RequestRemove { .. } => {}
+            }
+        }
+        if first || !changes.is_empty() {
+            copy.version = message.version;
+            self.events.push_back(ClientEvent::SharedObject {
+                name: message.name.clone(),
+                event: SharedObjectEvent::Sync {
+                    version: message.version,
+                    first,
+                    changes,
+                },
+            });
+        }
+        for event in others {
+            self.events.push_back(ClientEvent::SharedObject {
+                name: message.name.clone(),
+                event,
+            });
+        }
+    }
+
     fn command(
         &mut self,
         stream_id: StreamId,
@@ -336,6 +727,7 @@ impl ClientSession {
                 },
             },
             Message::Command(command) => self.command_event(stream_id, command),
+            Message::SharedObject(message) => return self.shared_object_message(message),
             _ => return,
         };
         self.events.push_back(event);
@@ -357,6 +749,7 @@ impl ClientSession {
             },
             _ => ClientEvent::ServerCall {
                 stream_id,
+                transaction_id,
                 name,
                 args,
             },

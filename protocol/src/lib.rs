@@ -9,6 +9,7 @@
 //! - [`chunk`]: the chunk stream decoder and encoder.
 //! - [`message`]: RTMP messages (control, user control, commands, data, media) to and from
 //!   chunk payloads.
+//! - [`shared_object`]: remote shared object messages (types 19 and 16).
 //! - [`command`]: the names of the commands the sessions understand, parsed once.
 //! - [`enhanced`]: Enhanced RTMP connect negotiation (`fourCcList`, `capsEx`, ...).
 //! - [`status`]: the catalogue of NetStream/NetConnection status codes.
@@ -26,6 +27,7 @@ mod link;
 pub mod message;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod shared_object;
 pub mod status;
 pub mod types;
 

@@ -145,6 +145,31 @@ impl Link {
         self.out.queued += payload.len();
     }
 
+    /// Queues an already encoded payload.
+    #[cfg(feature = "server")]
+    pub fn send_payload(
+        &mut self,
+        stream_id: StreamId,
+        timestamp: Timestamp,
+        csid: crate::types::ChunkStreamId,
+        type_id: crate::types::MessageType,
+        payload: &[u8],
+    ) {
+        let header = MessageHeader {
+            csid,
+            timestamp,
+            type_id,
+            stream_id,
+        };
+        if self
+            .encoder
+            .encode(&header, payload, &mut self.out.pending)
+            .is_ok()
+        {
+            self.out.queued += payload.len();
+        }
+    }
+
     /// Queues a media message chunked once for every subscriber.
     #[cfg(feature = "server")]
     pub fn send_shared(

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use crate::amf::{self, AmfError, DecodeLimits, Value};
+use crate::shared_object::{SharedObjectError, SharedObjectMessage, SoEncoding};
 use crate::types::{ChunkStreamId, MessageType, StreamId, Timestamp};
 
 /// User control events (RTMP spec 7.1.7).
@@ -59,7 +60,9 @@ pub enum Message {
     /// A data message (type 18, or 15 for AMF3 clients): `@setDataFrame`, `onMetaData`, ...
     Data(Vec<Value>),
     Command(Command),
-    /// Aggregate, shared object and unknown types: passed up untouched.
+    /// A shared object message (type 19, or 16 for AMF3 clients).
+    SharedObject(SharedObjectMessage),
+    /// Aggregate and unknown types: passed up untouched.
     Other {
         type_id: MessageType,
         payload: Bytes,
@@ -78,6 +81,11 @@ pub enum MessageError {
     AmfTooLarge { type_id: u8, len: usize, max: usize },
     #[error("AMF in a type {type_id} message: {source}")]
     Amf { type_id: u8, source: AmfError },
+    #[error("shared object message (type {type_id}): {source}")]
+    SharedObject {
+        type_id: u8,
+        source: SharedObjectError,
+    },
 }
 
 fn be_u32(payload: &[u8], what: &'static str) -> Result<u32, MessageError> {
@@ -107,6 +115,8 @@ impl Message {
                 | MessageType::DATA_AMF3
                 | MessageType::COMMAND_AMF0
                 | MessageType::COMMAND_AMF3
+                | MessageType::SHARED_OBJECT_AMF0
+                | MessageType::SHARED_OBJECT_AMF3
         );
         if is_amf && payload.len() > limits.max_input {
             return Err(MessageError::AmfTooLarge {
@@ -179,6 +189,21 @@ impl Message {
                     args: values.collect(),
                 })
             }
+            MessageType::SHARED_OBJECT_AMF0 | MessageType::SHARED_OBJECT_AMF3 => {
+                let encoding = if type_id == MessageType::SHARED_OBJECT_AMF3 {
+                    SoEncoding::Amf3
+                } else {
+                    SoEncoding::Amf0
+                };
+                Message::SharedObject(
+                    SharedObjectMessage::decode(encoding, &payload, limits).map_err(|source| {
+                        MessageError::SharedObject {
+                            type_id: type_id.0,
+                            source,
+                        }
+                    })?,
+                )
+            }
             other => Message::Other {
                 type_id: other,
                 payload,
@@ -202,12 +227,15 @@ impl Message {
             Message::Data(_) => MessageType::DATA_AMF0,
             Message::Command(_) if amf3_envelope => MessageType::COMMAND_AMF3,
             Message::Command(_) => MessageType::COMMAND_AMF0,
+            Message::SharedObject(_) if amf3_envelope => MessageType::SHARED_OBJECT_AMF3,
+            Message::SharedObject(_) => MessageType::SHARED_OBJECT_AMF0,
             Message::Other { type_id, .. } => *type_id,
         }
     }
 
     /// The payload bytes. With `amf3_envelope`, commands and data get the AMF3 format byte (0)
-    /// followed by AMF0 values, which AMF3 peers accept.
+    /// followed by AMF0 values, which AMF3 peers accept; shared objects go as type 16 (see
+    /// [`crate::shared_object`]).
     pub fn encode_payload(&self, amf3_envelope: bool) -> Bytes {
         let mut out = Vec::new();
         match self {
@@ -228,6 +256,13 @@ impl Message {
                 return b.clone()
             }
             Message::Data(values) => encode_data(values, amf3_envelope, &mut out),
+            Message::SharedObject(so) => {
+                return so.encode(if amf3_envelope {
+                    SoEncoding::Amf3
+                } else {
+                    SoEncoding::Amf0
+                })
+            }
             Message::Command(c) => {
                 if amf3_envelope {
                     out.push(0);
@@ -249,7 +284,7 @@ impl Message {
             Message::Command(_) | Message::Data(_) if stream_id != StreamId::CONTROL => {
                 ChunkStreamId::STREAM_COMMAND
             }
-            Message::Command(_) => ChunkStreamId::COMMAND,
+            Message::Command(_) | Message::SharedObject(_) => ChunkStreamId::COMMAND,
             _ => ChunkStreamId::CONTROL,
         }
     }
@@ -376,6 +411,34 @@ mod tests {
             Message::Data(vec!["onMetaData".into(), Value::EcmaArray(vec![])]),
             true,
         );
+    }
+
+    #[test]
+    fn shared_objects_round_trip_as_type_19_and_16() {
+        use crate::shared_object::SoEvent;
+        let so = Message::SharedObject(SharedObjectMessage::new("chat", 2, false).with(
+            SoEvent::RequestChange {
+                slot: "n".into(),
+                value: Value::Number(1.0),
+            },
+        ));
+        assert_eq!(so.type_id(false), MessageType::SHARED_OBJECT_AMF0);
+        assert_eq!(so.type_id(true), MessageType::SHARED_OBJECT_AMF3);
+        round_trip(so.clone(), false);
+        round_trip(so, true);
+        // Bounded like the other AMF messages.
+        let limits = DecodeLimits {
+            max_input: 10,
+            ..DecodeLimits::default()
+        };
+        assert!(matches!(
+            Message::decode(
+                MessageType::SHARED_OBJECT_AMF0,
+                Bytes::from(vec![0; 11]),
+                limits
+            ),
+            Err(MessageError::AmfTooLarge { .. })
+        ));
     }
 
     #[test]

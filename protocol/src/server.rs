@@ -9,7 +9,7 @@
 //! The session knows the protocol (what a command means, which messages a reply consists of,
 //! in FMS's order); the gateway decides (which apps exist, which names are published).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -21,6 +21,7 @@ use crate::enhanced::{self, EnhancedCaps};
 use crate::handshake::Handshake;
 use crate::link::{Link, LinkError};
 use crate::message::{BandwidthLimit, Command, Envelope, Message, UserControl};
+use crate::shared_object::{SharedObjectMessage, SoEncoding, SoEvent};
 use crate::status::{Info, Status};
 use crate::types::{ChunkStreamId, MediaKind, MessageType, StreamId, Timestamp};
 
@@ -50,6 +51,8 @@ pub struct ServerConfig {
     /// peer's requests could add to the output; what the application sends on its own
     /// between drains (media) is not refused.
     pub max_queued_output_bytes: usize,
+    /// Most calls to the client ([`ServerSession::call_client`]) awaiting an answer at once.
+    pub max_client_calls: usize,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +67,7 @@ impl Default for ServerConfig {
             max_streams: 16,
             max_stream_name_bytes: 1024,
             max_queued_output_bytes: 64 << 20,
+            max_client_calls: 64,
         }
     }
 }
@@ -210,6 +214,25 @@ pub struct PlayRequest {
     pub reset: bool,
 }
 
+/// What a client asks of a remote shared object ([`crate::shared_object`] has the wire
+/// format). The session only reads; the application keeps the objects and answers with
+/// [`ServerSession::send_shared_object`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SharedObjectRequest {
+    /// Subscribe (`SharedObject.connect`): answer use success, clear when the client's copy is
+    /// stale, then every slot as change.
+    Use,
+    /// Unsubscribe (`SharedObject.close`).
+    Release,
+    /// `setProperty(slot, value)`. A null or undefined value deletes the slot, as AS3's
+    /// `delete so.data[slot]` does.
+    Change { slot: String, value: Value },
+    /// Request remove (sent by some clients instead of a change to undefined).
+    Remove { slot: String },
+    /// `SharedObject.send(handler, ...args)`: a call on every subscriber's `so.client`.
+    Send { handler: String, args: Vec<Value> },
+}
+
 /// What the session needs the application to know or decide.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerEvent {
@@ -270,6 +293,32 @@ pub enum ServerEvent {
         transaction_id: f64,
         name: String,
     },
+    /// A shared object message: the object's name, the version the client's copy has, the
+    /// persistence it asks for, and its requests in order (one batch: all of them make one
+    /// new version).
+    SharedObject {
+        name: String,
+        version: u32,
+        persistent: bool,
+        requests: Vec<SharedObjectRequest>,
+    },
+    /// `NetConnection.call(method, responder, ...args)` for a method the session does not
+    /// know itself. With a non-zero `transaction_id` the client waits for
+    /// [`ServerSession::answer_call`], [`ServerSession::answer_call_error`] or
+    /// [`ServerSession::fail_call`]; 0 means no responder, no answer.
+    Call {
+        transaction_id: f64,
+        method: String,
+        command_object: Value,
+        args: Vec<Value>,
+    },
+    /// The client's `_result` (`ok`) or `_error` to [`ServerSession::call_client`]: the
+    /// handler's return value, or the error's info object, in `args`.
+    ClientAnswered {
+        transaction_id: f64,
+        ok: bool,
+        args: Vec<Value>,
+    },
     /// A message the session ignored and why, for the application's logs.
     Ignored {
         reason: IgnoreReason,
@@ -307,6 +356,16 @@ pub enum IgnoreReason {
         stream_id: Option<StreamId>,
     },
     SecondConnect,
+    /// `_result` or `_error` for a transaction no call to the client awaits.
+    UnawaitedAnswer {
+        command: CommandName,
+        transaction_id: f64,
+    },
+    /// Events of a shared object message that only a server sends, from the client.
+    ServerSharedObjectEvents {
+        count: usize,
+        name: String,
+    },
     /// A command refused for its stream name (and answered with an error).
     Refused {
         command: CommandName,
@@ -343,6 +402,17 @@ impl std::fmt::Display for IgnoreReason {
             }
             IgnoreReason::SecondConnect => f.write_str("a second connect on one connection"),
             IgnoreReason::Refused { command, why } => write!(f, "{command} refused: {why}"),
+            IgnoreReason::UnawaitedAnswer {
+                command,
+                transaction_id,
+            } => write!(
+                f,
+                "{command} for transaction {transaction_id}, which no call awaits"
+            ),
+            IgnoreReason::ServerSharedObjectEvents { count, name } => write!(
+                f,
+                "{count} server-to-client events in shared object {name:?} from the client"
+            ),
         }
     }
 }
@@ -373,6 +443,9 @@ pub struct ServerSession {
     next_stream_id: u32,
     /// Why the session closed itself, when it did.
     close_reason: Option<String>,
+    /// Calls made on the client and not answered yet, by transaction id.
+    client_calls: HashSet<u64>,
+    next_client_call: u64,
 }
 
 impl ServerSession {
@@ -390,6 +463,8 @@ impl ServerSession {
             streams: BTreeMap::new(),
             next_stream_id: 1,
             close_reason: None,
+            client_calls: HashSet::new(),
+            next_client_call: 1,
         }
     }
 
@@ -638,6 +713,76 @@ impl ServerSession {
         self.link.send_shared(stream_id, shared)
     }
 
+    /// The message type shared object messages take to this client: 16 for objectEncoding 3,
+    /// else 19.
+    pub fn shared_object_encoding(&self) -> SoEncoding {
+        if self.link.amf3_envelope {
+            SoEncoding::Amf3
+        } else {
+            SoEncoding::Amf0
+        }
+    }
+
+    /// A shared object message, encoded for this connection alone (on stream 0).
+    pub fn send_shared_object(&mut self, message: &SharedObjectMessage) {
+        let payload = message.encode(self.shared_object_encoding());
+        self.link.send_payload(
+            StreamId::CONTROL,
+            Timestamp::ZERO,
+            crate::types::ChunkStreamId::COMMAND,
+            self.shared_object_encoding().type_id(),
+            &payload,
+        );
+    }
+
+    /// A shared object message encoded and chunked once for many connections: build it with
+    /// [`SharedObjectMessage::shared_chunks`] for this connection's
+    /// [`shared_object_encoding`](Self::shared_object_encoding) and
+    /// [`chunk_size`](Self::chunk_size).
+    pub fn send_shared_chunks(&mut self, shared: &SharedChunks) -> Result<(), ChunkError> {
+        self.link.send_shared(StreamId::CONTROL, shared)
+    }
+
+    /// Answers a [`ServerEvent::Call`] with `_result` and the method's return value.
+    pub fn answer_call(&mut self, transaction_id: f64, value: Value) {
+        self.reply_result(transaction_id, vec![value]);
+    }
+
+    /// Answers a [`ServerEvent::Call`] with `_error` and an info object (`{level, code,
+    /// description, ...}`).
+    pub fn answer_call_error(&mut self, transaction_id: f64, info: Value) {
+        self.send_command(
+            StreamId::CONTROL,
+            CommandName::Error.as_str(),
+            transaction_id,
+            Value::Null,
+            vec![info],
+        );
+    }
+
+    /// Calls `method` on the client (its NetConnection's `client` object) and returns the
+    /// transaction id its `_result` or `_error` will carry
+    /// ([`ServerEvent::ClientAnswered`]); `None` when
+    /// [`ServerConfig::max_client_calls`] calls already wait.
+    pub fn call_client(&mut self, method: &str, args: Vec<Value>) -> Option<f64> {
+        if self.phase != Phase::Connected || self.client_calls.len() >= self.config.max_client_calls
+        {
+            return None;
+        }
+        let id = self.next_client_call;
+        self.next_client_call += 1;
+        self.client_calls.insert(id);
+        let transaction_id = id as f64;
+        self.send_command(StreamId::CONTROL, method, transaction_id, Value::Null, args);
+        Some(transaction_id)
+    }
+
+    /// Stops waiting for the answer to a [`call_client`](Self::call_client) (it timed out);
+    /// a late answer is then ignored.
+    pub fn forget_client_call(&mut self, transaction_id: f64) {
+        self.client_calls.remove(&(transaction_id as u64));
+    }
+
     /// Any message, encoded for this connection alone.
     pub fn send_message(&mut self, stream_id: StreamId, timestamp: Timestamp, message: &Message) {
         self.link.send(stream_id, timestamp, message);
@@ -680,6 +825,9 @@ impl ServerSession {
             Message::Audio(payload) => self.media(stream_id, timestamp, MediaKind::Audio, payload),
             Message::Video(payload) => self.media(stream_id, timestamp, MediaKind::Video, payload),
             Message::Data(values) => self.data(stream_id, timestamp, values),
+            Message::SharedObject(message) if self.phase == Phase::Connected => {
+                self.shared_object(message)
+            }
             Message::UserControl(
                 UserControl::SetBufferLength { .. } | UserControl::PingResponse(_),
             ) => {}
@@ -826,14 +974,81 @@ impl ServerSession {
                     ServerEvent::ReceiveVideo { stream_id, enabled }
                 })
             }
-            CommandName::Result
-            | CommandName::Error
-            | CommandName::OnStatus
-            | CommandName::Other(_) => {
+            CommandName::Result | CommandName::Error => {
+                let pending = transaction_id >= 1.0
+                    && transaction_id.fract() == 0.0
+                    && self.client_calls.remove(&(transaction_id as u64));
+                if pending {
+                    self.events.push_back(ServerEvent::ClientAnswered {
+                        transaction_id,
+                        ok: name == CommandName::Result,
+                        args,
+                    });
+                } else {
+                    self.ignore(IgnoreReason::UnawaitedAnswer {
+                        command: name,
+                        transaction_id,
+                    });
+                }
+            }
+            CommandName::Other(method) => {
+                let method = method.clone();
+                self.events.push_back(ServerEvent::Call {
+                    transaction_id,
+                    method,
+                    command_object,
+                    args,
+                });
+            }
+            CommandName::OnStatus => {
                 let failed = Status::NetConnectionCallFailed;
                 let info = Info::new(failed, failed.describe(name.as_str()));
                 self.reply_error(message_stream, transaction_id, info);
             }
+        }
+    }
+
+    /// A shared object message: the client-to-server events become requests; the others
+    /// (which only a server sends) are ignored.
+    fn shared_object(&mut self, message: SharedObjectMessage) {
+        let SharedObjectMessage {
+            name,
+            version,
+            persistent,
+            events,
+        } = message;
+        let mut requests = Vec::new();
+        let mut ignored = 0usize;
+        for event in events {
+            requests.push(match event {
+                SoEvent::Use => SharedObjectRequest::Use,
+                SoEvent::Release => SharedObjectRequest::Release,
+                SoEvent::RequestChange { slot, value } => {
+                    SharedObjectRequest::Change { slot, value }
+                }
+                SoEvent::RequestRemove { slot } => SharedObjectRequest::Remove { slot },
+                SoEvent::SendMessage { handler, args } => {
+                    SharedObjectRequest::Send { handler, args }
+                }
+                _ => {
+                    ignored += 1;
+                    continue;
+                }
+            });
+        }
+        if ignored > 0 {
+            self.ignore(IgnoreReason::ServerSharedObjectEvents {
+                count: ignored,
+                name: name.clone(),
+            });
+        }
+        if !requests.is_empty() {
+            self.events.push_back(ServerEvent::SharedObject {
+                name,
+                version,
+                persistent,
+                requests,
+            });
         }
     }
 

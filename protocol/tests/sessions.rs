@@ -370,11 +370,11 @@ fn assert_server_call(event: &ClientEvent, handler: &str, code: &str, descriptio
 }
 
 #[test]
-fn fmle_calls_are_answered_and_unknown_calls_fail() {
+fn fmle_calls_are_answered_and_unknown_calls_go_to_the_application() {
     let mut pair = Pair::connected("live");
     let release = pair.client.call("releaseStream", vec!["cam".into()]);
     let fc = pair.client.call("FCPublish", vec!["cam".into()]);
-    let unknown = pair.client.call("nope", vec![]);
+    let unknown = pair.client.call("nope", vec![Value::Number(1.0)]);
     let subscribe = pair.client.call("FCSubscribe", vec!["cam".into()]);
     let length = pair.client.call("getStreamLength", vec!["clip".into()]);
     pair.run();
@@ -386,6 +386,16 @@ fn fmle_calls_are_answered_and_unknown_calls_fail() {
         }),
         "{server_events:?}"
     );
+    assert!(
+        server_events.contains(&ServerEvent::Call {
+            transaction_id: unknown,
+            method: "nope".into(),
+            command_object: Value::Null,
+            args: vec![Value::Number(1.0)],
+        }),
+        "{server_events:?}"
+    );
+    pair.server.fail_call(unknown, "no such method");
     pair.server.answer_stream_length(length, 3.5);
     pair.run();
     let events = pair.take_client_events();
@@ -396,20 +406,20 @@ fn fmle_calls_are_answered_and_unknown_calls_fail() {
     assert!(
         matches!(&events[2], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == fc)
     );
+    assert_server_call(&events[3], "onFCSubscribe", "NetStream.Play.Start", "cam");
+    assert!(
+        matches!(&events[4], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == subscribe)
+    );
     let ClientEvent::CallError {
         transaction_id,
         args,
         ..
-    } = &events[3]
+    } = &events[5]
     else {
         panic!("{events:?}")
     };
     assert_eq!(*transaction_id, unknown);
     assert_eq!(args[0].get_str("code"), Some("NetConnection.Call.Failed"));
-    assert_server_call(&events[4], "onFCSubscribe", "NetStream.Play.Start", "cam");
-    assert!(
-        matches!(&events[5], ClientEvent::CallResult { transaction_id, .. } if *transaction_id == subscribe)
-    );
     let ClientEvent::CallResult {
         transaction_id,
         args,
@@ -848,10 +858,10 @@ fn output_past_its_budget_stops_the_session() {
         max_queued_output_bytes: 8192,
         ..ServerConfig::default()
     };
-    // Many calls at once, each answered with _error: reading stops past the budget.
+    // Many calls at once that the session answers itself: reading stops past the budget.
     let mut pair = Pair::connected_with("live", config.clone());
     for _ in 0..200 {
-        pair.client.call("noSuchMethod", vec![]);
+        pair.client.call("FCPublish", vec!["cam".into()]);
     }
     let input = pair.client.take_output();
     match pair.server.handle_input(&input) {
@@ -962,4 +972,384 @@ fn shared_data_goes_out_as_send_data_would_in_each_envelope() {
     assert_eq!(ptr(0), ptr(1));
     assert_eq!(ptr(2), ptr(3));
     assert_ne!(ptr(0), ptr(2));
+}
+
+mod shared_objects {
+    use super::*;
+    use rtmpws_protocol::client::{SharedObjectEvent, SyncChange, SyncCode};
+    use rtmpws_protocol::server::SharedObjectRequest;
+    use rtmpws_protocol::shared_object::{SharedObjectMessage, SoEncoding, SoEvent};
+
+    fn connected(object_encoding: f64) -> Pair {
+        let mut pair = Pair::new(ServerConfig::default());
+        pair.client.connect(
+            Value::object([
+                ("app", "live".into()),
+                ("tcUrl", "rtmp://h/live".into()),
+                ("objectEncoding", Value::Number(object_encoding)),
+            ]),
+            vec![],
+        );
+        pair.run();
+        pair.take_server_events();
+        pair.server.accept_connect("7");
+        pair.run();
+        pair.take_client_events();
+        pair
+    }
+
+    fn change(code: SyncCode, name: &str, old_value: Option<Value>) -> SyncChange {
+        SyncChange {
+            code,
+            name: name.into(),
+            old_value,
+        }
+    }
+
+    /// One client's life with an object: use, the initial sync, a change accepted, one
+    /// rejected, another client's change and delete, a message, a status, release.
+    fn a_client_uses_changes_and_releases_an_object(object_encoding: f64) {
+        let mut pair = connected(object_encoding);
+        pair.client.shared_object_use("chat", false);
+        pair.run();
+        assert_eq!(
+            pair.take_server_events(),
+            [ServerEvent::SharedObject {
+                name: "chat".into(),
+                version: 0,
+                persistent: false,
+                requests: vec![SharedObjectRequest::Use],
+            }]
+        );
+        let expected_type = if object_encoding == 3.0 {
+            SoEncoding::Amf3
+        } else {
+            SoEncoding::Amf0
+        };
+        assert_eq!(pair.server.shared_object_encoding(), expected_type);
+        let initial = SharedObjectMessage::new("chat", 4, false)
+            .with(SoEvent::UseSuccess)
+            .with(SoEvent::Clear)
+            .with(SoEvent::Change {
+                slot: "topic".into(),
+                value: "rust".into(),
+            });
+        pair.server.send_shared_object(&initial);
+        pair.run();
+        assert_eq!(
+            pair.take_client_events(),
+            [ClientEvent::SharedObject {
+                name: "chat".into(),
+                event: SharedObjectEvent::Sync {
+                    version: 4,
+                    first: true,
+                    changes: vec![
+                        change(SyncCode::Clear, "", None),
+                        change(SyncCode::Change, "topic", None)
+                    ],
+                }
+            }]
+        );
+        let copy = pair.client.shared_object("chat").unwrap();
+        assert!(copy.is_connected());
+        assert_eq!(copy.version(), 4);
+        assert_eq!(copy.get("topic"), Some(&Value::from("rust")));
+
+        // A change: the local copy changes at once, the server hears the client's version.
+        assert!(pair
+            .client
+            .shared_object_request_change("chat", "n", Value::Number(1.0)));
+        assert_eq!(
+            pair.client.shared_object("chat").unwrap().get("n"),
+            Some(&Value::Number(1.0))
+        );
+        pair.run();
+        assert_eq!(
+            pair.take_server_events(),
+            [ServerEvent::SharedObject {
+                name: "chat".into(),
+                version: 4,
+                persistent: false,
+                requests: vec![SharedObjectRequest::Change {
+                    slot: "n".into(),
+                    value: Value::Number(1.0)
+                }],
+            }]
+        );
+        // Accepted, as version 5; then a second change loses to another client's.
+        pair.server.send_shared_object(
+            &SharedObjectMessage::new("chat", 5, false).with(SoEvent::Success { slot: "n".into() }),
+        );
+        pair.client
+            .shared_object_request_change("chat", "n", Value::Number(2.0));
+        pair.run();
+        pair.take_server_events();
+        pair.server.send_shared_object(
+            &SharedObjectMessage::new("chat", 6, false)
+                .with(SoEvent::Change {
+                    slot: "n".into(),
+                    value: Value::Number(9.0),
+                })
+                .with(SoEvent::Change {
+                    slot: "topic".into(),
+                    value: "wasm".into(),
+                })
+                .with(SoEvent::Remove {
+                    slot: "topic".into(),
+                }),
+        );
+        pair.server.send_shared_object(
+            &SharedObjectMessage::new("chat", 6, false)
+                .with(SoEvent::SendMessage {
+                    handler: "onChat".into(),
+                    args: vec!["hi".into()],
+                })
+                .with(SoEvent::Status {
+                    code: "SharedObject.NoWriteAccess".into(),
+                    level: "error".into(),
+                }),
+        );
+        pair.run();
+        let sync = |version, changes| ClientEvent::SharedObject {
+            name: "chat".into(),
+            event: SharedObjectEvent::Sync {
+                version,
+                first: false,
+                changes,
+            },
+        };
+        assert_eq!(
+            pair.take_client_events(),
+            [
+                sync(5, vec![change(SyncCode::Success, "n", None)]),
+                sync(
+                    6,
+                    vec![
+                        change(SyncCode::Reject, "n", Some(Value::Number(2.0))),
+                        change(SyncCode::Change, "topic", Some("rust".into())),
+                        change(SyncCode::Delete, "topic", Some("wasm".into())),
+                    ]
+                ),
+                ClientEvent::SharedObject {
+                    name: "chat".into(),
+                    event: SharedObjectEvent::Message {
+                        handler: "onChat".into(),
+                        args: vec!["hi".into()]
+                    }
+                },
+                ClientEvent::SharedObject {
+                    name: "chat".into(),
+                    event: SharedObjectEvent::Status {
+                        code: "SharedObject.NoWriteAccess".into(),
+                        level: "error".into()
+                    }
+                },
+            ]
+        );
+        let copy = pair.client.shared_object("chat").unwrap();
+        assert_eq!(copy.data(), &[("n".to_owned(), Value::Number(9.0))]);
+
+        // Delete, send, release.
+        assert!(pair.client.shared_object_request_remove("chat", "n"));
+        assert!(pair
+            .client
+            .shared_object_send("chat", "onChat", vec![Value::Number(3.0)]));
+        assert!(pair.client.shared_object_release("chat"));
+        assert!(!pair.client.shared_object_release("chat"));
+        assert!(!pair
+            .client
+            .shared_object_request_change("chat", "n", Value::Null));
+        pair.run();
+        let requests: Vec<SharedObjectRequest> = pair
+            .take_server_events()
+            .into_iter()
+            .flat_map(|e| match e {
+                ServerEvent::SharedObject {
+                    version: 6,
+                    requests,
+                    ..
+                } => requests,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            requests,
+            [
+                SharedObjectRequest::Remove { slot: "n".into() },
+                SharedObjectRequest::Send {
+                    handler: "onChat".into(),
+                    args: vec![Value::Number(3.0)]
+                },
+                SharedObjectRequest::Release,
+            ]
+        );
+        // Events for an object no longer in use are dropped.
+        pair.server
+            .send_shared_object(&SharedObjectMessage::new("chat", 7, false).with(SoEvent::Clear));
+        pair.run();
+        assert!(pair.take_client_events().is_empty());
+    }
+
+    #[test]
+    fn amf0_clients_use_type_19() {
+        a_client_uses_changes_and_releases_an_object(0.0);
+    }
+
+    #[test]
+    fn amf3_clients_use_type_16() {
+        a_client_uses_changes_and_releases_an_object(3.0);
+    }
+
+    #[test]
+    fn server_events_sent_by_a_client_and_objects_before_connect_are_ignored() {
+        let mut pair = Pair::new(ServerConfig::default());
+        pair.client.shared_object_use("o", false);
+        pair.run();
+        let events = pair.take_server_events();
+        assert!(
+            matches!(&events[..], [ServerEvent::Ignored { .. }]),
+            "{events:?}"
+        );
+        let mut pair = connected(0.0);
+        pair.client.shared_object_use("o", false);
+        pair.client.send_data(StreamId(0), Timestamp::ZERO, vec![]);
+        pair.run();
+        pair.take_server_events();
+        // A message of server-to-client events only.
+        let mut encoder = ChunkEncoder::new();
+        let payload = SharedObjectMessage::new("o", 1, false)
+            .with(SoEvent::Clear)
+            .with(SoEvent::UseSuccess)
+            .encode(SoEncoding::Amf0);
+        let mut bytes = bytes::BytesMut::new();
+        encoder
+            .encode(
+                &MessageHeader {
+                    csid: ChunkStreamId::COMMAND,
+                    timestamp: Timestamp::ZERO,
+                    type_id: MessageType::SHARED_OBJECT_AMF0,
+                    stream_id: StreamId(0),
+                },
+                &payload,
+                &mut bytes,
+            )
+            .unwrap();
+        // The client set its chunk size to 4096 after the handshake; this one message is
+        // smaller than 128 bytes anyway.
+        pair.server.handle_input(&bytes).unwrap();
+        let mut events = Vec::new();
+        while let Some(e) = pair.server.poll_event() {
+            events.push(e);
+        }
+        assert!(
+            matches!(&events[..], [ServerEvent::Ignored { .. }]),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn one_change_chunked_once_reaches_several_connections() {
+        let mut a = connected(0.0);
+        let mut b = connected(0.0);
+        for pair in [&mut a, &mut b] {
+            pair.client.shared_object_use("o", false);
+            pair.run();
+            pair.take_server_events();
+        }
+        let message = SharedObjectMessage::new("o", 2, false).with(SoEvent::Change {
+            slot: "k".into(),
+            value: Value::from("x".repeat(9000)),
+        });
+        let shared = message.shared_chunks(SoEncoding::Amf0, a.server.chunk_size());
+        for pair in [&mut a, &mut b] {
+            pair.server.send_shared_chunks(&shared).unwrap();
+            pair.run();
+            let events = pair.take_client_events();
+            assert!(
+                matches!(
+                    &events[..],
+                    [ClientEvent::SharedObject {
+                        event: SharedObjectEvent::Sync { version: 2, .. },
+                        ..
+                    }]
+                ),
+                "{events:?}"
+            );
+            assert_eq!(
+                pair.client.shared_object("o").unwrap().get("k"),
+                Some(&Value::from("x".repeat(9000)))
+            );
+        }
+    }
+}
+
+#[test]
+fn the_server_calls_the_client_and_hears_its_answer() {
+    let mut pair = Pair::connected("live");
+    let id = pair
+        .server
+        .call_client("whoAreYou", vec![Value::from("q")])
+        .unwrap();
+    pair.run();
+    let events = pair.take_client_events();
+    let [ClientEvent::ServerCall {
+        transaction_id,
+        name,
+        args,
+        ..
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!((*transaction_id, name.as_str()), (id, "whoAreYou"));
+    assert_eq!(args, &[Value::from("q")]);
+    pair.client.answer_server_call(id, Value::from("me"));
+    pair.run();
+    assert_eq!(
+        pair.take_server_events(),
+        [ServerEvent::ClientAnswered {
+            transaction_id: id,
+            ok: true,
+            args: vec![Value::from("me")]
+        }]
+    );
+    // A second answer, or an answer nobody asked for, is ignored.
+    pair.client.answer_server_call(id, Value::from("again"));
+    pair.client.answer_server_call_error(77.0, Value::Null);
+    pair.run();
+    let events = pair.take_server_events();
+    assert!(
+        matches!(
+            &events[..],
+            [ServerEvent::Ignored { .. }, ServerEvent::Ignored { .. }]
+        ),
+        "{events:?}"
+    );
+    // An error answer; a forgotten call's late answer is ignored.
+    let failing = pair.server.call_client("fails", vec![]).unwrap();
+    let forgotten = pair.server.call_client("slow", vec![]).unwrap();
+    pair.server.forget_client_call(forgotten);
+    pair.run();
+    pair.take_client_events();
+    pair.client
+        .answer_server_call_error(failing, Value::object([("code", "X".into())]));
+    pair.client.answer_server_call(forgotten, Value::Null);
+    pair.run();
+    let events = pair.take_server_events();
+    assert!(
+        matches!(
+            &events[..],
+            [
+                ServerEvent::ClientAnswered { ok: false, .. },
+                ServerEvent::Ignored { .. }
+            ]
+        ),
+        "{events:?}"
+    );
+    // At most max_client_calls wait at once.
+    let limit = ServerConfig::default().max_client_calls;
+    let made = (0..limit + 5)
+        .filter(|_| pair.server.call_client("m", vec![]).is_some())
+        .count();
+    assert_eq!(made, limit);
 }

@@ -21,6 +21,14 @@ pub enum Access {
     Deny,
 }
 
+/// Who may read (use) or write (change, remove, clear, send) an application's shared objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    Open,
+    Deny,
+}
+
 /// One application's rules. Keys left out of a table take the values of
 /// [`AppConfig::default`]: open to publishers and players, no recording, no callbacks.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -40,6 +48,15 @@ pub struct AppConfig {
     pub on_publish_done: Option<String>,
     pub on_play_done: Option<String>,
     pub on_record_done: Option<String>,
+    /// Remote shared objects: who may use them (read) and change them (write); refusals are
+    /// SharedObject.NoReadAccess / SharedObject.NoWriteAccess.
+    pub so_read: Permission,
+    pub so_write: Permission,
+    /// May clients use persistent shared objects here (kept in `shared_objects_dir`).
+    pub so_persistence: bool,
+    /// `NetConnection.call(method, ...)` is POSTed here as JSON and its answer returned
+    /// (see the README); without it such calls fail with NetConnection.Call.Failed.
+    pub call_url: Option<String>,
 }
 
 impl Default for AppConfig {
@@ -55,6 +72,10 @@ impl Default for AppConfig {
             on_publish_done: None,
             on_play_done: None,
             on_record_done: None,
+            so_read: Permission::Open,
+            so_write: Permission::Open,
+            so_persistence: false,
+            call_url: None,
         }
     }
 }

@@ -186,6 +186,28 @@ pub struct Config {
     /// The tcUrl that ReconnectRequest names (another gateway instance, say); unset: each
     /// client's own tcUrl, so it reconnects to the same place.
     pub reconnect_url: Option<String>,
+    /// Folder of persistent shared objects, `DIR/APP/NAME.amf`; by default `MEDIA_DIR/so`.
+    pub shared_objects_dir: Option<PathBuf>,
+    /// Most shared objects one application holds at once; a use past it gets
+    /// SharedObject.ObjectCreationFailed.
+    pub shared_objects_per_app: usize,
+    /// Most slots, and most bytes (slot names and AMF0-encoded values), one shared object
+    /// holds; a change past either is rejected (the client gets the current value back).
+    pub shared_object_max_slots: usize,
+    pub shared_object_max_bytes: usize,
+    /// Shared object updates (changes, removes, sends) one client may make per second, in
+    /// bursts of as many; past it they are rejected.
+    pub shared_object_updates_per_sec: u32,
+    /// Messages waiting for one connection from elsewhere (shared object updates, admin
+    /// calls); a subscriber that falls this far behind gets a fresh copy of the object.
+    pub connection_mailbox: usize,
+    /// Seconds a call may take: `call_url` answering a client's call, a client answering
+    /// the admin API's.
+    pub call_timeout_secs: u64,
+    /// Bearer token of the admin API (`/api/v1/` on the HTTP listeners); unset: no API.
+    pub admin_token: Option<String>,
+    /// Largest JSON body read: admin API requests, `call_url` answers.
+    pub max_json_bytes: usize,
     /// TLS served by the gateway itself, next to the plain listeners.
     pub tls: TlsConfig,
 }
@@ -249,6 +271,15 @@ impl Default for Config {
             ping_interval_secs: 30,
             drain_secs: 0,
             reconnect_url: None,
+            shared_objects_dir: None,
+            shared_objects_per_app: 1000,
+            shared_object_max_slots: 1024,
+            shared_object_max_bytes: 1 << 20,
+            shared_object_updates_per_sec: 100,
+            connection_mailbox: 256,
+            call_timeout_secs: 10,
+            admin_token: None,
+            max_json_bytes: 1 << 20,
             tls: TlsConfig::default(),
             max_reassembly_bytes: 16 << 20,
             max_streams_per_connection: 16,
@@ -282,6 +313,13 @@ impl Config {
     /// Where recordings go.
     pub fn record_root(&self) -> &Path {
         self.record_dir.as_deref().unwrap_or(&self.media_dir)
+    }
+
+    /// Where persistent shared objects are kept.
+    pub fn shared_objects_root(&self) -> PathBuf {
+        self.shared_objects_dir
+            .clone()
+            .unwrap_or_else(|| self.media_dir.join("so"))
     }
 
     pub fn load(args: &Args) -> Result<Config, ConfigError> {
@@ -331,6 +369,16 @@ impl Config {
         if self.publish_idle_secs == 0 || self.write_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "publish_idle_secs and write_timeout_secs must be positive".into(),
+            ));
+        }
+        if self.connection_mailbox == 0 || self.shared_object_updates_per_sec == 0 {
+            return Err(ConfigError::Invalid(
+                "connection_mailbox and shared_object_updates_per_sec must be positive".into(),
+            ));
+        }
+        if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "admin_token must be at least 16 characters".into(),
             ));
         }
         if self.subscriber_queue == 0 || self.max_connections == 0 {
@@ -419,6 +467,7 @@ impl Config {
             ("ping_interval_secs", self.ping_interval_secs),
             ("hook_timeout_secs", self.hook_timeout_secs),
             ("drain_secs", self.drain_secs),
+            ("call_timeout_secs", self.call_timeout_secs),
         ] {
             if secs > day {
                 return Err(ConfigError::Invalid(format!(

@@ -1,5 +1,6 @@
 //! What every connection shares: the configuration and the rules read from it, the live
-//! streams, the recorded items, the recordings in progress, and the shutdown signal.
+//! streams, the recorded items, the recordings in progress, the shared objects, the
+//! connected clients, and the shutdown signal.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use rtmpws_protocol::server::ServerConfig;
 use tokio::sync::watch;
 
 use crate::admission::Door;
+use crate::clients::Clients;
 use crate::config::Config;
 use crate::hooks::Hooks;
 use crate::lag::LagPolicy;
@@ -17,6 +19,7 @@ use crate::live::Registry;
 use crate::policy::Policy;
 use crate::proxy::TrustedProxies;
 use crate::record::Recordings;
+use crate::shared_objects::SharedObjects;
 use crate::vod::Library;
 
 pub struct Gateway {
@@ -31,6 +34,8 @@ pub struct Gateway {
     pub hooks: Hooks,
     /// Whose word on a client's address is believed.
     pub proxies: TrustedProxies,
+    pub shared_objects: SharedObjects,
+    pub clients: Clients,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
     drain: watch::Receiver<bool>,
@@ -61,6 +66,8 @@ impl Gateway {
             hooks: Hooks::new(Duration::from_secs(config.hook_timeout_secs)),
             // Validated with the config: an entry that does not parse never gets here.
             proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
+            shared_objects: SharedObjects::new(&config),
+            clients: Clients::default(),
             next_id: AtomicU64::new(1),
             shutdown,
             drain,

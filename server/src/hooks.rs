@@ -162,6 +162,50 @@ impl Hooks {
         }
     }
 
+    /// POSTs `body` (JSON) to `url` and reads a JSON answer of at most `max_bytes`, within
+    /// `timeout`; the error says why not, for the client's `_error` description.
+    pub async fn call_json(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<serde_json::Value, String> {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return Err(format!("{MAX_IN_FLIGHT} callbacks are already waiting"));
+        };
+        let call = async {
+            let mut response = self
+                .http
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("the call failed: {e}"))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(format!("call_url answered {}", status.as_u16()));
+            }
+            let mut answer = Vec::new();
+            while let Some(piece) = response
+                .chunk()
+                .await
+                .map_err(|e| format!("the answer broke off: {e}"))?
+            {
+                if answer.len() + piece.len() > max_bytes {
+                    return Err(format!("the answer is over {max_bytes} bytes"));
+                }
+                answer.extend_from_slice(&piece);
+            }
+            serde_json::from_slice(&answer).map_err(|e| format!("the answer is not JSON: {e}"))
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer in {} s", timeout.as_secs())),
+        }
+    }
+
     /// Tells `url` something ended, in the background.
     pub fn tell(&self, url: &str, form: Vec<(String, String)>) {
         let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {

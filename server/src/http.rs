@@ -51,6 +51,9 @@ pub async fn handle<S: HttpStream>(mut stream: S, gateway: Arc<Gateway>, peer: S
             return;
         }
         upgrade(stream, request, rest, gateway, peer).await;
+    } else if crate::admin::is_api(&request.path) {
+        crate::admin::serve(&mut stream, &request, rest, &gateway).await;
+        let _ = stream.shutdown().await;
     } else {
         serve_file(&mut stream, &request, &gateway).await;
         let _ = stream.shutdown().await;
@@ -67,6 +70,10 @@ pub struct Request {
     pub origin: Option<String>,
     /// `X-Forwarded-For`, believed only from trusted proxies ([`crate::proxy`]).
     pub forwarded_for: Option<String>,
+    /// `Authorization`, for the admin API.
+    pub authorization: Option<String>,
+    /// `Content-Length`, when present and a number.
+    pub content_length: Option<usize>,
 }
 
 /// Why a request head was refused.
@@ -102,6 +109,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Request, usize)>, HeadError> {
                     .map(str::to_owned),
                 origin: header("origin").map(str::to_owned),
                 forwarded_for: header("x-forwarded-for").map(str::to_owned),
+                authorization: header("authorization").map(str::to_owned),
+                content_length: header("content-length").and_then(|v| v.trim().parse().ok()),
             };
             Ok(Some((request, len)))
         }

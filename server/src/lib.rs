@@ -27,15 +27,22 @@
 //! | [`vod`] | recorded items: library, keyframe index, the player task |
 //! | [`record`] | recording live streams to FLV |
 //! | [`sync`] | locks that survive a panicked holder |
+//! | [`shared_objects`] | remote shared objects per application: versions, fan-out, persistence |
+//! | [`clients`] | connected clients by id, and the mailbox into each connection |
+//! | [`admin`] | the admin HTTP API under `/api/v1/` |
+//! | [`json`] | AMF values as JSON, for `call_url` and the admin API |
 
+pub mod admin;
 pub mod admission;
 pub mod apps;
+pub mod clients;
 pub mod config;
 pub mod connection;
 pub mod driver;
 pub mod gateway;
 pub mod hooks;
 pub mod http;
+pub mod json;
 pub mod lag;
 pub mod listen;
 pub mod live;
@@ -45,6 +52,7 @@ pub mod proxy;
 pub mod record;
 pub mod roles;
 pub mod routing;
+pub mod shared_objects;
 pub mod signing;
 pub mod sync;
 pub mod tls;

@@ -9,7 +9,7 @@
 
 use rtmpws_protocol::server::PublishMode;
 
-use crate::apps::{Access, AppConfig, Apps};
+use crate::apps::{Access, AppConfig, Apps, Permission};
 use crate::config::Config;
 use crate::names::StreamName;
 use crate::signing;
@@ -84,6 +84,22 @@ impl Policy {
                 Decision::Deny(format!("pages of {origin} may not connect here"))
             }
             _ => Decision::Allow,
+        }
+    }
+
+    /// Using (reading) the shared objects of `app`: `so_read`.
+    pub fn shared_object_read(&self, app: &str) -> Decision {
+        match self.apps.get(app).map(|rules| rules.so_read) {
+            Some(Permission::Open) => Decision::Allow,
+            _ => Decision::Deny(format!("No read access to shared objects in {app}.")),
+        }
+    }
+
+    /// Changing, removing, clearing or sending on the shared objects of `app`: `so_write`.
+    pub fn shared_object_write(&self, app: &str) -> Decision {
+        match self.apps.get(app).map(|rules| rules.so_write) {
+            Some(Permission::Open) => Decision::Allow,
+            _ => Decision::Deny(format!("No write access to shared objects in {app}.")),
         }
     }
 
@@ -184,6 +200,26 @@ mod tests {
         );
         assert!(!policy.connect("").is_allowed());
         assert!(!policy.connect("Live").is_allowed(), "names are exact");
+    }
+
+    #[test]
+    fn shared_object_reads_and_writes_follow_so_read_and_so_write() {
+        let policy = policy(
+            r#"
+            [apps.open]
+            [apps.ro]
+            so_write = "deny"
+            [apps.closed]
+            so_read = "deny"
+            so_write = "deny"
+            "#,
+        );
+        assert!(policy.shared_object_read("open").is_allowed());
+        assert!(policy.shared_object_write("open").is_allowed());
+        assert!(policy.shared_object_read("ro").is_allowed());
+        assert!(!policy.shared_object_write("ro").is_allowed());
+        assert!(!policy.shared_object_read("closed").is_allowed());
+        assert!(!policy.shared_object_read("missing").is_allowed());
     }
 
     #[test]

@@ -111,7 +111,6 @@ impl Gateway {
     pub fn start(extra_config: &str) -> Gateway {
         let dir = TempDir::new("gateway");
         let config = dir.path().join("gateway.toml");
-        let addr_file = dir.path().join("addresses");
         std::fs::create_dir_all(dir.path().join("media")).unwrap();
         std::fs::write(
             &config,
@@ -122,7 +121,27 @@ impl Gateway {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
+        let (child, addresses) = Self::spawn(&dir);
+        Gateway {
+            child,
+            rtmp: addresses.rtmp,
+            http: addresses.http,
+            https: addresses.https,
+            rtmps: addresses.rtmps,
+            dir,
+        }
+    }
+
+    /// Runs the binary on `dir`'s config, and waits for its addresses.
+    fn spawn(dir: &TempDir) -> (Child, Addresses) {
+        let config = dir.path().join("gateway.toml");
+        let addr_file = dir.path().join("addresses");
+        let _ = std::fs::remove_file(&addr_file);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("gateway.log"))
+            .unwrap();
         let mut child = Command::new(gateway_binary())
             .arg("--config")
             .arg(&config)
@@ -143,14 +162,24 @@ impl Gateway {
                 panic!("gateway did not listen within 10 s; log:\n{log}");
             }
         };
-        Gateway {
-            child,
-            rtmp: addresses.rtmp,
-            http: addresses.http,
-            https: addresses.https,
-            rtmps: addresses.rtmps,
-            dir,
+        (child, addresses)
+    }
+
+    /// Stops the gateway (SIGTERM, or SIGKILL with `kill`: no chance to clean up) and starts
+    /// a new one on the same folder and config; its ports are new.
+    pub fn restart(&mut self, kill: bool) {
+        if kill {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        } else {
+            assert!(self.terminate(), "the gateway did not stop cleanly");
         }
+        let (child, addresses) = Self::spawn(&self.dir);
+        self.child = child;
+        self.rtmp = addresses.rtmp;
+        self.http = addresses.http;
+        self.https = addresses.https;
+        self.rtmps = addresses.rtmps;
     }
 
     /// Puts a recorded item at `MEDIA_DIR/APP/NAME` (NAME may include `.flv`).
@@ -788,5 +817,22 @@ pub fn describe(event: &ClientEvent) -> String {
         }
         ClientEvent::UserControl(event) => format!("{event:?}"),
         ClientEvent::ServerCall { name, .. } => format!("call {name}"),
+        ClientEvent::SharedObject { name, event } => match event {
+            rtmpws_protocol::client::SharedObjectEvent::Sync {
+                version, changes, ..
+            } => {
+                let codes: Vec<String> = changes
+                    .iter()
+                    .map(|c| format!("{} {}", c.code.as_str(), c.name))
+                    .collect();
+                format!("so {name} v{version} [{}]", codes.join(", "))
+            }
+            rtmpws_protocol::client::SharedObjectEvent::Message { handler, .. } => {
+                format!("so {name} send {handler}")
+            }
+            rtmpws_protocol::client::SharedObjectEvent::Status { code, .. } => {
+                format!("so {name} status {code}")
+            }
+        },
     }
 }

@@ -630,12 +630,15 @@ impl Connection {
                 stream_id,
                 name,
                 args,
+                ..
             } => object(&[
                 ("type", "call".into()),
                 ("streamId", stream_id.0.into()),
                 ("name", name.into()),
                 ("args", values_to_array(&args).into()),
             ]),
+            // Shared objects are not exposed to JavaScript yet.
+            ClientEvent::SharedObject { .. } => return,
         };
         out.push(&event);
     }

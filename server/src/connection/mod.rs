@@ -9,12 +9,15 @@
 //! - [`recording`](self::recording): a publish's recorder and what it reports.
 //! - [`calls`](self::calls): calls answered with a value (getStreamLength).
 //! - [`asks`](self::asks): actions waiting for an HTTP callback's answer.
+//! - [`shared`](self::shared): shared objects, mail from other connections and the admin
+//!   API, `NetConnection.call` to `call_url`, calls made on the client.
 
 mod asks;
 mod calls;
 mod play;
 mod publish;
 mod recording;
+mod shared;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,7 +34,9 @@ use tokio_stream::{Stream, StreamExt, StreamMap};
 use tracing::{debug, info};
 
 use self::asks::{Asked, Asking};
+use self::shared::{RemoteAnswer, SharedState};
 use crate::apps::AppConfig;
+use crate::clients::{ClientEntry, Mail};
 use crate::gateway::Gateway;
 use crate::hooks::{self, Call};
 use crate::names::StreamName;
@@ -62,6 +67,8 @@ pub struct Connection {
     waiting: HashMap<StreamId, AbortHandle>,
     /// Files being recorded, for on_record_done.
     recording_paths: HashMap<StreamId, PathBuf>,
+    /// Shared objects in use, the mailbox, calls both ways.
+    shared: SharedState,
 }
 
 /// Something that arrived for the connection other than bytes from its client.
@@ -69,6 +76,10 @@ pub enum Work {
     Feed(StreamId, Feed),
     Length(Result<(tokio::task::Id, f64), tokio::task::JoinError>),
     Ask(Result<Asking, tokio::task::JoinError>),
+    /// Mail from another connection or the admin API.
+    Mail(Mail),
+    /// call_url answered a `NetConnection.call`.
+    Remote(Result<RemoteAnswer, tokio::task::JoinError>),
 }
 
 /// How many ready feed items one wake-up handles, so they go out in one write.
@@ -93,6 +104,10 @@ impl Connection {
             asks: JoinSet::new(),
             waiting: HashMap::new(),
             recording_paths: HashMap::new(),
+            shared: SharedState::new(
+                gateway.config.connection_mailbox,
+                gateway.config.shared_object_updates_per_sec,
+            ),
             session: ServerSession::new(gateway.session_config()),
             gateway,
             id,
@@ -124,7 +139,11 @@ impl Connection {
 
     /// Whether anything but the client can wake the connection (see [`Self::next_work`]).
     pub fn has_work(&self) -> bool {
-        !self.feeds.is_empty() || !self.lengths.is_empty() || !self.asks.is_empty()
+        !self.feeds.is_empty()
+            || !self.lengths.is_empty()
+            || !self.asks.is_empty()
+            // Mail may come for any connected client.
+            || self.app.is_some()
     }
 
     /// The next feed item or finished call. Never ready while [`Self::has_work`] is false.
@@ -140,6 +159,12 @@ impl Connection {
             }
             if let std::task::Poll::Ready(Some(done)) = self.asks.poll_join_next(cx) {
                 return std::task::Poll::Ready(Work::Ask(done));
+            }
+            if let std::task::Poll::Ready(Some(mail)) = self.shared.poll_mail(cx) {
+                return std::task::Poll::Ready(Work::Mail(mail));
+            }
+            if let std::task::Poll::Ready(Some(done)) = self.shared.remote.poll_join_next(cx) {
+                return std::task::Poll::Ready(Work::Remote(done));
             }
             std::task::Poll::Pending
         })
@@ -163,6 +188,8 @@ impl Connection {
             }
             Work::Length(done) => self.answer_length(done),
             Work::Ask(done) => self.answered(done),
+            Work::Mail(mail) => self.on_mail(mail),
+            Work::Remote(done) => self.remote_answered(done),
         }
     }
 
@@ -236,6 +263,7 @@ impl Connection {
         for stream_id in ids {
             self.close_stream(stream_id, false);
         }
+        self.release_shared();
     }
 
     fn app(&self) -> &str {
@@ -294,6 +322,23 @@ impl Connection {
                     timestamp,
                     values,
                 } => self.publisher_data(stream_id, timestamp, values),
+                ServerEvent::SharedObject {
+                    name,
+                    version,
+                    persistent,
+                    requests,
+                } => self.shared_object(name, version, persistent, requests),
+                ServerEvent::Call {
+                    transaction_id,
+                    method,
+                    args,
+                    ..
+                } => self.remote_call(transaction_id, method, args),
+                ServerEvent::ClientAnswered {
+                    transaction_id,
+                    ok,
+                    args,
+                } => self.client_answered(transaction_id, ok, args),
                 ServerEvent::Ignored { reason } => debug!(id = self.id, "ignored: {reason}"),
             }
         }
@@ -341,6 +386,13 @@ impl Connection {
     fn accept_connect(&mut self, request: ConnectRequest) {
         info!(id = self.id, app = %request.app, tc_url = %request.tc_url, "connected");
         self.session.accept_connect(&self.id.to_string());
+        self.gateway.clients.register(
+            self.id,
+            ClientEntry {
+                app: request.app.clone(),
+                mailbox: self.shared.mailbox(),
+            },
+        );
         self.app = Some(request.app);
     }
 
