@@ -230,7 +230,7 @@ test('a page records AV1 + Opus: the file holds both tracks (FFmpeg 9 decodes it
 
 // Needs the gateway's recorded-stream player to read enhanced tags (the enhanced branch's
 // recording/VOD work): until then it answers "has no H.264 video or AAC audio track".
-test('a page records AV1 + Opus; the recording plays back with sound', { todo: 'enhanced VOD in the gateway' }, async () => {
+test('a page records AV1 + Opus; the recording plays back with sound', async () => {
   const name = `rec-${Date.now()}`;
   const publisher = await openPublisher(name, { videoCodec: 'av1', type: 'record' });
   await sleep(4000);

@@ -27,7 +27,7 @@ after(async () => {
 
 // Needs the gateway's graceful shutdown (drain_secs, reconnect_url: the enhanced branch);
 // without it the first gateway refuses its config.
-test('ReconnectRequest moves a playing page to the second gateway', { todo: 'drain_secs/reconnect_url in the gateway' }, async () => {
+test('ReconnectRequest moves a playing page to the second gateway', async () => {
   second = await startGateway();
   first = await startGateway({ extraConfig: `drain_secs = 10\nreconnect_url = ${JSON.stringify(`${second.ws}/live`)}` });
   const clip = makeClip(tempDir('reconnect'), 40);
