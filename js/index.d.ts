@@ -86,6 +86,17 @@ export type ResponderLike =
  * AppShutdown / IdleTimeOut (from the server), Connect.Failed (the socket could not open),
  * Connect.Closed (the socket closed after success or rejection, or close()),
  * Connect.NetworkChange (the browser went offline or online while connected), Call.Failed.
+ *
+ * Enhanced RTMP: connect announces what this browser plays (`fourCcList`, and
+ * `videoFourCcInfoMap`/`audioFourCcInfoMap` with CanDecode for what MSE plays and CanEncode
+ * for what it can publish) and `capsEx` Reconnect. When the server sends
+ * NetConnection.Connect.ReconnectRequest (dispatched as is, `tcUrl` included) the connection
+ * follows it: it connects to `tcUrl` when that is a ws:// or wss:// URL, else to the same URI,
+ * with the same connect arguments; Connect.Success follows, then every stream that was playing
+ * plays again (live ones at the live edge, recorded ones from `time`) and every stream that was
+ * publishing publishes again, each with its own statuses (Play.Reset, Play.Start,
+ * Publish.Start). No Connect.Closed is dispatched for the old connection. At most 5 requests a
+ * minute are followed.
  */
 export class NetConnection extends EventTarget {
   /** objectEncoding of new connections: 0 (AMF0, the default here) or 3. */
@@ -187,13 +198,32 @@ export interface NetStreamInfo {
   SRTT: number;
 }
 
+/** How `NetStream.attachMediaStream` encodes what it publishes. */
+export interface PublishOptions {
+  /**
+   * 'h264' (default; sent as legacy AVC tags, which every player reads), 'av1' or 'vp9'
+   * (Enhanced RTMP `av01`/`vp09` tags). Audio is always Opus (an `Opus` ExAudioTagHeader).
+   */
+  videoCodec?: 'h264' | 'av1' | 'vp9';
+  /** bits/s; default 1 000 000. */
+  videoBitrate?: number;
+  /** bits/s; default 96 000. */
+  audioBitrate?: number;
+  /** Seconds between keyframes; default 2. */
+  keyframeInterval?: number;
+  /** The encoder's frame rate hint and onMetaData's framerate; default 30. */
+  framerate?: number;
+}
+
 /**
  * One stream of a NetConnection: plays into a `<video>` through MSE, or publishes.
  *
  * Besides the server's codes, it dispatches the player-made ones as Flash does:
  * NetStream.Buffer.Full / Empty / Flush, NetStream.InvalidArg (seek("abc"), a negative
  * bufferTime), NetStream.Play.FileStructureInvalid (media that cannot be parsed or decoded),
- * NetStream.Play.NoSupportedTrackFound (no playable track, or MSE refuses the codecs),
+ * NetStream.Play.NoSupportedTrackFound (a track in a codec this browser's MSE cannot play:
+ * `details` names the codec's FourCC, e.g. 'hvc1', once per play, and the other track plays
+ * on its own; or MSE refuses the init segment's codecs),
  * NetStream.Failed (the stream could not be created: the server refused, gave an id already in
  * use, or the connection has 256 streams already; or more than 32 MiB of media waited for a
  * media element that did not take it; the stream then plays again after a new play() or a
@@ -223,7 +253,11 @@ export class NetStream extends EventTarget {
    * Play.TransitionComplete) without restarting the element; 'reset' is play(name, start, len, true).
    */
   play2(options: NetStreamPlayOptions): void;
-  /** type: 'live' (default), 'record', 'append', 'appendWithGap'; `publish(null)` stops. */
+  /**
+   * type: 'live' (default), 'record', 'append', 'appendWithGap'; `publish(null)` stops.
+   * With a MediaStream attached (attachMediaStream), its tracks are encoded and sent from
+   * Publish.Start on, with an onMetaData (`@setDataFrame`) naming the FourCCs as strings.
+   */
   publish(name?: string | null | false, type?: 'live' | 'record' | 'append' | 'appendWithGap'): void;
   pause(): void;
   /** A recorded stream continues from where it paused; a live one rejoins the live edge. */
@@ -248,6 +282,14 @@ export class NetStream extends EventTarget {
   /** After play(null): FLV bytes, file header first, in pieces of any size. */
   appendBytes(bytes: Uint8Array | ArrayBuffer): void;
   appendBytesAction(action: 'resetBegin' | 'resetSeek' | 'endSequence'): void;
+  /**
+   * What to publish: the first video and first audio track of a MediaStream (getUserMedia,
+   * canvas.captureStream(), a WebAudio MediaStreamAudioDestinationNode...), encoded with
+   * WebCodecs (needs MediaStreamTrackProcessor: Chromium). null stops encoding. An encoder
+   * error dispatches NetStream.Failed.
+   * @throws RangeError for an unknown videoCodec
+   */
+  attachMediaStream(stream: MediaStream | null, options?: PublishOptions): void;
   /** Plays into this element (`<video>` or `<audio>`); null detaches. */
   attachMediaElement(element: HTMLMediaElement | null): void;
 

@@ -3,6 +3,7 @@
 import { Connection } from './wasm/rtmpws_wasm.js';
 import { AsyncErrorEvent, IOErrorEvent } from './events.js';
 import { INTERNAL, dispatchStatus, invokeClient, makeInfo } from './internal.js';
+import { connectCapabilities, playableFourCcs } from './codecs.js';
 
 /** Flash's own default is AMF3; AMF0 is what every open server handles, so it is ours. */
 let defaultObjectEncoding = 0;
@@ -15,6 +16,27 @@ const FLASH_VER = 'LNX 32,0,0,0';
 
 /** Server calls a page rarely handles; Flash would raise asyncError for them, which is noise. */
 const QUIET_CALLS = new Set(['onBWDone', 'onBWCheck', 'onFCPublish', 'onFCUnpublish', 'onFCSubscribe']);
+
+/** At most this many ReconnectRequests are followed per minute: a server cannot make us loop. */
+const MAX_RECONNECTS_PER_MINUTE = 5;
+
+/**
+ * Where a ReconnectRequest sends us: its tcUrl when that is a ws:// or wss:// URL (a browser
+ * cannot open rtmp://), else the URI we are connected to.
+ */
+function reconnectTarget(tcUrl, current) {
+  if (typeof tcUrl === 'string' && tcUrl !== '') {
+    try {
+      const url = new URL(tcUrl);
+      if (url.protocol === 'ws:' || url.protocol === 'wss:') {
+        return url.href;
+      }
+    } catch {
+      // Not a URL: reconnect to the same place.
+    }
+  }
+  return current;
+}
 
 /**
  * `responder.result(...)`/`responder.status(info)` of NetConnection.call. A function stands for
@@ -79,6 +101,12 @@ class ConnectionCore {
     this.uri = null;
     this.closedReported = false;
     this.networkListener = null;
+    /** The extra connect arguments, sent again when a ReconnectRequest is followed. */
+    this.connectArgs = [];
+    /** NetStreams to resume once the connection a ReconnectRequest opened succeeds. */
+    this.resuming = null;
+    /** When the recent ReconnectRequests were followed (ms). */
+    this.reconnects = [];
   }
 
   /** Sends whatever the session has queued. */
@@ -114,6 +142,7 @@ class ConnectionCore {
   open(uri, args) {
     const { app } = parseUri(uri);
     this.uri = uri;
+    this.connectArgs = args;
     const commandObject = {
       app,
       flashVer: FLASH_VER,
@@ -126,8 +155,10 @@ class ConnectionCore {
       videoFunction: 1,
       pageUrl: pageAddress(),
       objectEncoding: this.nc.objectEncoding,
+      ...connectCapabilities(),
     };
     this.conn = new Connection();
+    this.conn.setPlayable(playableFourCcs());
     this.conn.connect(commandObject, args);
     this.state = 'connecting';
     this.closedReported = false;
@@ -171,6 +202,7 @@ class ConnectionCore {
         }
         this.watchNetwork(true);
         dispatchStatus(nc, event.info);
+        this.resume();
         break;
       case 'connectRejected':
         this.state = 'rejected';
@@ -251,6 +283,48 @@ class ConnectionCore {
         this.closedReported = true;
       }
       dispatchStatus(this.nc, info);
+      if (info.code === 'NetConnection.Connect.ReconnectRequest') {
+        this.reconnect(info.tcUrl);
+      }
+    }
+  }
+
+  /**
+   * Follows a ReconnectRequest (Enhanced RTMP): the old connection goes without a
+   * Connect.Closed, a new one opens to `tcUrl` (or the same URI) with the same connect
+   * arguments, and once it succeeds every stream that was playing or publishing starts
+   * again on it (live streams at the live edge). The page sees the request, then
+   * Connect.Success, then each stream's own statuses (Play.Reset, Play.Start...).
+   */
+  reconnect(tcUrl) {
+    if (this.state !== 'connected') {
+      return;
+    }
+    const now = performance.now();
+    this.reconnects = this.reconnects.filter((t) => now - t < 60_000);
+    if (this.reconnects.length >= MAX_RECONNECTS_PER_MINUTE) {
+      return;
+    }
+    this.reconnects.push(now);
+    const target = reconnectTarget(tcUrl, this.uri);
+    const streams = [...this.streams.values(), ...this.creating.values()];
+    this.streams.clear();
+    this.creating.clear();
+    for (const ns of streams) {
+      ns[INTERNAL].detach();
+    }
+    // The streams are not told: they carry on with what they buffered meanwhile.
+    this.teardown();
+    this.resuming = streams;
+    this.open(target, this.connectArgs);
+  }
+
+  /** After the Connect.Success of a reconnection: the streams start again. */
+  resume() {
+    const streams = this.resuming;
+    this.resuming = null;
+    for (const ns of streams ?? []) {
+      ns[INTERNAL].reattach();
     }
   }
 
@@ -332,6 +406,11 @@ class ConnectionCore {
     for (const ns of this.creating.values()) {
       ns[INTERNAL].connectionClosed();
     }
+    // A reconnection that failed: the streams it was to resume end too.
+    for (const ns of this.resuming ?? []) {
+      ns[INTERNAL].connectionClosed();
+    }
+    this.resuming = null;
     this.streams.clear();
     this.creating.clear();
     this.calls.clear();

@@ -4,6 +4,7 @@ import { Player } from './wasm/rtmpws_wasm.js';
 import { MediaSink } from './mediasink.js';
 import { NetConnection } from './netconnection.js';
 import { INTERNAL, dispatchStatus, invokeClient, makeInfo } from './internal.js';
+import { Publisher } from './publisher.js';
 
 /** Flash's default bufferTime for live streams (s). */
 const DEFAULT_BUFFER_TIME = 0.1;
@@ -59,6 +60,63 @@ class StreamCore {
     this.playCalledAt = 0;
     /** Latency samples: wall clock (ms) minus stream time (ms) of arriving media. */
     this.arrivalOffset = null;
+    /** start and len of the last play(), to play again after a reconnection. */
+    this.playArgs = { start: -2, len: -1 };
+    /** The publish type, for the same reason. */
+    this.publishType = 'live';
+    /** What attachMediaStream gave: @type {{stream: MediaStream, options: object} | null} */
+    this.source = null;
+    /** Encoding while publishing. @type {Publisher | null} */
+    this.publisher = null;
+    /** Publish.Start came, and no stop since. */
+    this.publishing = false;
+  }
+
+  /** Starts encoding the attached MediaStream (after Publish.Start). */
+  startPublisher() {
+    this.publisher?.stop();
+    this.publisher = null;
+    if (!this.source || this.mode !== 'publish') {
+      return;
+    }
+    const send = {
+      video: (ts, codec, packet, key, cts, data) =>
+        this.whenCreated((conn, id) => conn.sendVideoTag(id, ts, codec, packet, key, cts, data)),
+      audio: (ts, codec, packet, data) => this.whenCreated((conn, id) => conn.sendAudioTag(id, ts, codec, packet, data)),
+      data: (values) => this.whenCreated((conn, id) => conn.sendData(id, 0, values)),
+      error: (error) => this.status('NetStream.Failed', `Encoding failed: ${error?.message ?? error}`),
+    };
+    this.publisher = new Publisher(this.source.stream, this.source.options, send);
+    this.publisher.start();
+  }
+
+  stopPublisher() {
+    this.publishing = false;
+    this.publisher?.stop();
+    this.publisher = null;
+  }
+
+  /** A ReconnectRequest is being followed: this stream's id belonged to the old connection. */
+  detach() {
+    this.stopPublisher();
+    this.id = null;
+    this.pending = [];
+  }
+
+  /** The new connection is up: the stream is made again and plays (or publishes) as before. */
+  reattach() {
+    if (this.closed) {
+      return;
+    }
+    const mode = this.mode;
+    this.connection.createStream(this.ns);
+    if (mode === 'play') {
+      // Live: the same start (-2/-1) rejoins at the live edge; recorded: from the playhead.
+      const start = this.live ? this.playArgs.start : Math.max(0, this.ns.time);
+      this.ns.play(this.name, start, this.playArgs.len, true);
+    } else if (mode === 'publish') {
+      this.ns.publish(this.name, this.publishType);
+    }
   }
 
   /** Runs `fn(conn, id)` now if the stream exists, else once createStream answers. */
@@ -90,6 +148,7 @@ class StreamCore {
   connectionClosed() {
     this.closed = true;
     this.pending = [];
+    this.stopPublisher();
     if (this.sink) {
       this.sink.end();
     }
@@ -238,6 +297,19 @@ class StreamCore {
       case 'NetStream.Play.UnpublishNotify':
         this.sink?.end();
         break;
+      case 'NetStream.Publish.Start':
+        if (this.mode === 'publish') {
+          this.publishing = true;
+          this.startPublisher();
+        }
+        break;
+      case 'NetStream.Publish.BadName':
+      case 'NetStream.Unpublish.Success':
+      case 'NetStream.Record.NoAccess':
+      case 'NetStream.Record.Failed':
+      case 'NetStream.Record.DiskQuotaExceeded':
+        this.stopPublisher();
+        break;
       default:
         break;
     }
@@ -348,6 +420,7 @@ export class NetStream extends EventTarget {
       core.userPaused = false;
     }
     core.mode = 'play';
+    core.playArgs = { start: Number(start), len: Number(len) };
     core.playCalledAt = performance.now();
     core.arrivalOffset = null;
     if (resetFlag) {
@@ -410,13 +483,16 @@ export class NetStream extends EventTarget {
     const core = this.#core;
     if (name === null || name === false || name === undefined) {
       if (core.mode === 'publish') {
+        core.stopPublisher();
         core.whenCreated((conn, id) => conn.closeStream(id));
         core.mode = 'idle';
       }
       return;
     }
+    core.stopPublisher();
     core.mode = 'publish';
     core.name = String(name);
+    core.publishType = String(type);
     core.whenCreated((conn, id) => conn.publish(id, core.name, String(type)));
   }
 
@@ -475,9 +551,33 @@ export class NetStream extends EventTarget {
     core.whenCreated((conn, id) => conn.streamCommand(id, 'seek', [Math.round(seconds * 1000)]));
   }
 
+  /**
+   * The camera, microphone, canvas or WebAudio stream to publish (Flash's attachCamera and
+   * attachAudio in one): its first video and first audio track are encoded with WebCodecs
+   * once publish() is answered with Publish.Start. `options.videoCodec` is 'h264' (default),
+   * 'av1' or 'vp9'; audio is Opus. null detaches (and stops encoding).
+   * @param {MediaStream | null} stream
+   * @param {object} [options] see index.d.ts (PublishOptions)
+   */
+  attachMediaStream(stream, options = {}) {
+    const core = this.#core;
+    const codec = String(options?.videoCodec ?? 'h264').toLowerCase();
+    if (!['h264', 'av1', 'vp9'].includes(codec)) {
+      throw new RangeError(`NetStream.attachMediaStream: videoCodec must be 'h264', 'av1' or 'vp9', not ${codec}`);
+    }
+    const publishing = core.publishing;
+    core.stopPublisher();
+    core.source = stream ? { stream, options: { ...options } } : null;
+    if (core.source && core.mode === 'publish' && publishing) {
+      core.publishing = true;
+      core.startPublisher();
+    }
+  }
+
   /** Stops playing or publishing; the stream can play again. */
   close() {
     const core = this.#core;
+    core.stopPublisher();
     if (core.mode === 'play' || core.mode === 'publish') {
       core.whenCreated((conn, id) => {
         conn.closeStream(id);

@@ -1065,6 +1065,138 @@ impl fmt::Display for FourCcText {
     }
 }
 
+/// Why a tag header cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TagWriteError {
+    #[error("{0} has no tag header this writer can make (legacy codecs other than AVC and AAC)")]
+    UnsupportedCodec(Codec),
+    #[error("{packet:?} cannot be sent with {codec}")]
+    UnsupportedPacket { codec: Codec, packet: &'static str },
+    #[error("composition time {0} ms does not fit the 24-bit field")]
+    CompositionTime(i32),
+}
+
+/// What [`write_video_tag`] puts in front of a video payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoTagHeader {
+    /// Legacy [`VideoCodec::Avc`] gets the legacy header (what every player reads); a FourCC
+    /// gets an ExVideoTagHeader.
+    pub codec: VideoCodec,
+    pub packet_type: VideoPacketType,
+    pub keyframe: bool,
+    /// Composition time offset (ms); written for AVC and, enhanced, for `avc1`/`hvc1`/`vvc1`
+    /// coded frames (others, and an offset of 0 there, use CodedFramesX).
+    pub composition_time: i32,
+}
+
+/// Writes a video tag body (an RTMP video message payload): the header, then `payload` (a
+/// configuration record, coded frames). The inverse of [`parse_video_tag`] for one track.
+pub fn write_video_tag(
+    header: &VideoTagHeader,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), TagWriteError> {
+    let codec = header.codec;
+    let frame_type: u8 = if header.keyframe { 1 } else { 2 };
+    let cts = header.composition_time;
+    if !(-(1 << 23)..(1 << 23)).contains(&cts) {
+        return Err(TagWriteError::CompositionTime(cts));
+    }
+    let cts_bytes = cts.to_be_bytes();
+    let unsupported = |packet| TagWriteError::UnsupportedPacket {
+        codec: Codec::Video(codec),
+        packet,
+    };
+    out.reserve(8 + payload.len());
+    match codec {
+        VideoCodec::Avc => {
+            let avc_packet = match header.packet_type {
+                VideoPacketType::SequenceStart => 0,
+                VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX => 1,
+                VideoPacketType::SequenceEnd => 2,
+                VideoPacketType::Metadata => return Err(unsupported("Metadata")),
+                VideoPacketType::Mpeg2TsSequenceStart => {
+                    return Err(unsupported("Mpeg2TsSequenceStart"))
+                }
+            };
+            out.push(frame_type << 4 | 7);
+            out.push(avc_packet);
+            out.extend_from_slice(&cts_bytes[1..]);
+        }
+        VideoCodec::Other(_) => return Err(TagWriteError::UnsupportedCodec(Codec::Video(codec))),
+        VideoCodec::FourCc(cc) => {
+            if codec == VideoCodec::NONE {
+                return Err(TagWriteError::UnsupportedCodec(Codec::Video(codec)));
+            }
+            let with_cts = codec.has_composition_time() && cts != 0;
+            let nibble = match header.packet_type {
+                VideoPacketType::SequenceStart => 0,
+                VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX if with_cts => 1,
+                VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX => 3,
+                VideoPacketType::SequenceEnd => 2,
+                VideoPacketType::Metadata => 4,
+                VideoPacketType::Mpeg2TsSequenceStart => 5,
+            };
+            out.push(0x80 | frame_type << 4 | nibble);
+            out.extend_from_slice(&cc);
+            if nibble == 1 {
+                out.extend_from_slice(&cts_bytes[1..]);
+            }
+        }
+    }
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
+/// Writes an audio tag body: legacy AAC (`0xAF`, AACPacketType) or an ExAudioTagHeader
+/// (SoundFormat 9, AudioPacketType, FourCC), then `payload`. The inverse of
+/// [`parse_audio_tag`] for one track. Legacy formats other than AAC carry their rate and size
+/// in the header byte, which the caller writes itself.
+pub fn write_audio_tag(
+    codec: AudioCodec,
+    packet_type: AudioPacketType,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), TagWriteError> {
+    out.reserve(5 + payload.len());
+    match codec {
+        AudioCodec::Aac => {
+            let aac_packet = match packet_type {
+                AudioPacketType::SequenceStart => 0,
+                AudioPacketType::CodedFrames => 1,
+                AudioPacketType::SequenceEnd => {
+                    return Err(TagWriteError::UnsupportedPacket {
+                        codec: Codec::Audio(codec),
+                        packet: "SequenceEnd",
+                    })
+                }
+                AudioPacketType::MultichannelConfig => {
+                    return Err(TagWriteError::UnsupportedPacket {
+                        codec: Codec::Audio(codec),
+                        packet: "MultichannelConfig",
+                    })
+                }
+            };
+            out.push(0xaf);
+            out.push(aac_packet);
+        }
+        AudioCodec::Other(_) => return Err(TagWriteError::UnsupportedCodec(Codec::Audio(codec))),
+        AudioCodec::FourCc(cc) => {
+            let nibble = match packet_type {
+                AudioPacketType::SequenceStart => 0,
+                AudioPacketType::CodedFrames => 1,
+                AudioPacketType::SequenceEnd => 2,
+                AudioPacketType::MultichannelConfig => 4,
+            };
+            out.push(0x90 | nibble);
+            out.extend_from_slice(&cc);
+        }
+    }
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
 /// Writes one track of a video message as a message of its own, without multitrack: the same
 /// frame type and packet type, the track's FourCC and payload. `None` if the message has no
 /// such track or is not enhanced.
@@ -1122,6 +1254,117 @@ pub fn audio_track_as_message(body: &[u8], track_id: u8) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_video_tags_parse_back() {
+        let cases = [
+            (VideoCodec::AV1, VideoPacketType::SequenceStart, true, 0),
+            (VideoCodec::AV1, VideoPacketType::CodedFrames, true, 0),
+            (VideoCodec::VP9, VideoPacketType::CodedFrames, false, 0),
+            (VideoCodec::HEVC, VideoPacketType::CodedFrames, false, -40),
+            (VideoCodec::HEVC, VideoPacketType::CodedFrames, true, 0),
+            (VideoCodec::Avc, VideoPacketType::CodedFrames, false, 67),
+            (VideoCodec::Avc, VideoPacketType::SequenceStart, true, 0),
+            (VideoCodec::AV1, VideoPacketType::SequenceEnd, false, 0),
+        ];
+        for (codec, packet_type, keyframe, composition_time) in cases {
+            let header = VideoTagHeader {
+                codec,
+                packet_type,
+                keyframe,
+                composition_time,
+            };
+            let mut body = Vec::new();
+            write_video_tag(&header, &[9, 8, 7], &mut body).unwrap();
+            let info = parse_video_tag(&body).unwrap();
+            assert_eq!(info.codec, codec, "{header:?}");
+            assert_eq!(info.is_enhanced(), codec != VideoCodec::Avc);
+            assert_eq!(
+                info.is_sequence_header(),
+                packet_type == VideoPacketType::SequenceStart
+            );
+            let coded = packet_type == VideoPacketType::CodedFrames;
+            assert_eq!(info.is_keyframe(), coded && keyframe, "{header:?}");
+            assert_eq!(info.composition_time, composition_time);
+            assert_eq!(info.payload(&body), &[9, 8, 7]);
+        }
+        // Enhanced coded frames without an offset use CodedFramesX: no SI24 field.
+        let mut body = Vec::new();
+        let header = VideoTagHeader {
+            codec: VideoCodec::AV1,
+            packet_type: VideoPacketType::CodedFrames,
+            keyframe: true,
+            composition_time: 0,
+        };
+        write_video_tag(&header, &[1], &mut body).unwrap();
+        assert_eq!(body, [0x93, b'a', b'v', b'0', b'1', 1]);
+    }
+
+    #[test]
+    fn video_tags_that_cannot_be_written() {
+        let header = |codec, composition_time| VideoTagHeader {
+            codec,
+            packet_type: VideoPacketType::CodedFrames,
+            keyframe: true,
+            composition_time,
+        };
+        let mut out = Vec::new();
+        assert!(matches!(
+            write_video_tag(&header(VideoCodec::Other(4), 0), &[], &mut out),
+            Err(TagWriteError::UnsupportedCodec(_))
+        ));
+        assert!(write_video_tag(&header(VideoCodec::NONE, 0), &[], &mut out).is_err());
+        assert_eq!(
+            write_video_tag(&header(VideoCodec::HEVC, 1 << 23), &[], &mut out),
+            Err(TagWriteError::CompositionTime(1 << 23))
+        );
+        let metadata = VideoTagHeader {
+            packet_type: VideoPacketType::Metadata,
+            ..header(VideoCodec::Avc, 0)
+        };
+        assert!(write_video_tag(&metadata, &[], &mut out).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn written_audio_tags_parse_back() {
+        for (codec, packet_type) in [
+            (AudioCodec::OPUS, AudioPacketType::SequenceStart),
+            (AudioCodec::OPUS, AudioPacketType::CodedFrames),
+            (AudioCodec::FLAC, AudioPacketType::CodedFrames),
+            (AudioCodec::OPUS, AudioPacketType::SequenceEnd),
+            (AudioCodec::Aac, AudioPacketType::SequenceStart),
+            (AudioCodec::Aac, AudioPacketType::CodedFrames),
+        ] {
+            let mut body = Vec::new();
+            write_audio_tag(codec, packet_type, &[4, 5], &mut body).unwrap();
+            let info = parse_audio_tag(&body).unwrap();
+            assert_eq!(info.codec, codec);
+            assert_eq!(info.packet_type, packet_type);
+            assert_eq!(info.payload(&body), &[4, 5]);
+        }
+        let mut body = Vec::new();
+        write_audio_tag(
+            AudioCodec::OPUS,
+            AudioPacketType::SequenceStart,
+            b"OpusHead",
+            &mut body,
+        )
+        .unwrap();
+        assert_eq!(&body[..5], b"\x90Opus");
+        let mut out = Vec::new();
+        assert!(write_audio_tag(
+            AudioCodec::Other(2),
+            AudioPacketType::CodedFrames,
+            &[],
+            &mut out
+        )
+        .is_err());
+        assert!(
+            write_audio_tag(AudioCodec::Aac, AudioPacketType::SequenceEnd, &[], &mut out).is_err()
+        );
+        assert!(out.is_empty());
+    }
 
     #[test]
     fn legacy_video_bodies() {

@@ -618,3 +618,29 @@ fn queue_limit_forces_output() {
     assert!(is_init(&out[0]));
     assert!(out.len() > 2);
 }
+
+/// An Opus encoder fed at 44.1 kHz says so in OpusHead; the dOps written says 48 kHz, the rate
+/// of the sample entry, which Chromium requires the two to agree on.
+#[test]
+fn opus_dops_input_rate_is_the_sample_entry_rate() {
+    let mut head = b"\x90OpusOpusHead\x01\x02\x38\x01".to_vec();
+    head.extend_from_slice(&44100u32.to_le_bytes());
+    head.extend_from_slice(&[0, 0, 0]);
+    let mut r = Remuxer::new(RemuxConfig::default());
+    r.expect_tracks(true, false);
+    r.push_audio(0, &head).unwrap();
+    for i in 0..5u32 {
+        r.push_audio(i * 20, b"\x91Opus\xfc\xff\xfe").unwrap();
+    }
+    r.flush(true);
+    let Some(RemuxOutput::Init { data, .. }) = r.poll_output() else {
+        panic!("no init segment");
+    };
+    let at = data
+        .windows(4)
+        .position(|w| w == b"dOps")
+        .expect("no dOps box")
+        + 4;
+    assert_eq!(data[at + 1], 2, "channels");
+    assert_eq!(data[at + 4..at + 8], 48000u32.to_be_bytes());
+}

@@ -225,3 +225,46 @@ export async function waitForCode(page, code, timeoutMs = 15000) {
   }
   return page.evaluate((c) => window.demo.log.find((entry) => entry.info?.code === c), code);
 }
+
+/**
+ * FFmpeg 9 (Enhanced RTMP: AV1, VP9, HEVC, Opus), which Debian's ffmpeg 5.1 is not:
+ * RTMPWS_FFMPEG9, or the static binary `scripts/setup.sh test` installs under .cache/ffmpeg9.
+ * Throws with how to get it when it is missing (the tests that need it fail, not skip).
+ */
+export function ffmpeg9() {
+  const path = process.env.RTMPWS_FFMPEG9 ?? join(root, '.cache', 'ffmpeg9', 'imageio_ffmpeg', 'binaries', 'ffmpeg-linux-x86_64-v9.0.2');
+  if (!existsSync(path)) {
+    throw new Error(`FFmpeg 9 not found at ${path}: run \`bash scripts/setup.sh test\` (it installs imageio-ffmpeg 0.8.1 into .cache/ffmpeg9) or set RTMPWS_FFMPEG9`);
+  }
+  return path;
+}
+
+/**
+ * A small enhanced-FLV clip made by FFmpeg 9: testsrc2 320x180 at 30 fps (keyframe every
+ * second) in `video` ('av1', 'vp9', 'hevc') with a 440 Hz tone in Opus, `seconds` long.
+ */
+export function makeEnhancedClip(dir, video, seconds = 8) {
+  const encoders = {
+    av1: ['-c:v', 'libsvtav1', '-preset', '12', '-svtav1-params', 'keyint=30'],
+    vp9: ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '300k', '-g', '30'],
+    hevc: ['-c:v', 'libx265', '-preset', 'ultrafast', '-x265-params', 'keyint=30:min-keyint=30:log-level=error'],
+  };
+  const out = join(dir, `${video}-opus.flv`);
+  const result = spawnSync(
+    ffmpeg9(),
+    ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', String(seconds), ...encoders[video], '-pix_fmt', 'yuv420p', '-c:a', 'libopus', '-b:a', '64k', '-f', 'flv', out],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  if (result.status !== 0) {
+    throw new Error(`FFmpeg 9 could not make the ${video} clip: ${result.stderr}`);
+  }
+  return out;
+}
+
+/** Publishes `file` in real time with FFmpeg 9 (enhanced tags kept as they are). */
+export function publish9(file, url, { stdio = 'ignore', loop = false } = {}) {
+  const args = ['-hide_banner', '-loglevel', 'error', '-re', ...(loop ? ['-stream_loop', '-1'] : []), '-i', file, '-c', 'copy', '-f', 'flv', url];
+  const child = spawn(ffmpeg9(), args, { stdio: ['ignore', stdio, stdio] });
+  child.startedAt = Date.now();
+  return child;
+}

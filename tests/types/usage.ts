@@ -1,5 +1,6 @@
 // Compiled with `npm run check:types` (tsc --noEmit): the public types describe real usage.
 import { AsyncErrorEvent, NETSTREAM_CODES, NetConnection, NetStatusEvent, NetStream, Responder } from 'rtmpws';
+import type { PublishOptions } from 'rtmpws';
 
 const nc = new NetConnection();
 nc.objectEncoding = 0;
@@ -32,6 +33,11 @@ nc.addEventListener('netStatus', (event: NetStatusEvent) => {
     const t: number = ns.time + ns.bufferLength + ns.liveDelay + ns.currentFPS + ns.bytesLoaded;
     console.log(t, ns.info.metaData, ns.info.playbackLatency);
     ns.close();
+    const out = new NetStream(nc);
+    const options: PublishOptions = { videoCodec: 'av1', videoBitrate: 1_000_000, keyframeInterval: 2 };
+    out.attachMediaStream(new MediaStream(), options);
+    out.publish('cam', 'record');
+    out.attachMediaStream(null);
   }
 });
 nc.connect('ws://127.0.0.1:8080/live', 'extra', { arg: 1 });

@@ -14,6 +14,9 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use js_sys::{Array, Uint8Array};
+use rtmpws_media::tag::{
+    self, AudioCodec, AudioPacketType, VideoCodec, VideoPacketType, VideoTagHeader,
+};
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::client::{ClientConfig, ClientEvent, ClientSession};
 use rtmpws_protocol::message::UserControl;
@@ -126,6 +129,8 @@ pub struct Connection {
     /// Set after a protocol error: the byte stream cannot be trusted any more, so further input
     /// is ignored until the page closes the socket.
     failed: bool,
+    /// The FourCCs the page's MSE plays (from `setPlayable`), for new pipelines.
+    playable: Option<Vec<[u8; 4]>>,
 }
 
 fn values_to_array(values: &[Value]) -> Array {
@@ -178,7 +183,22 @@ impl Connection {
             session: ClientSession::new(config),
             streams: Streams::default(),
             failed: false,
+            playable: None,
         }
+    }
+
+    /// The FourCCs (`avc1`, `av01`, `Opus`...) the page can play; tracks in other codecs are
+    /// left out (NetStream.Play.NoSupportedTrackFound naming the codec) and the rest plays.
+    /// Entries that are not 4-byte strings are ignored.
+    #[wasm_bindgen(js_name = setPlayable)]
+    pub fn set_playable(&mut self, fourccs: Array) {
+        let list: Vec<[u8; 4]> = fourccs
+            .iter()
+            .take(64)
+            .filter_map(|v| v.as_string())
+            .filter_map(|s| s.as_bytes().try_into().ok())
+            .collect();
+        self.playable = Some(list);
     }
 
     /// Sends `connect` with the command object (app, tcUrl, objectEncoding, ...) and the extra
@@ -276,6 +296,76 @@ impl Connection {
         );
     }
 
+    /// A video message built from a codec payload: `codec` a FourCC (`av01`, `vp09`, `hvc1`;
+    /// `avc1` is sent with the legacy AVC header every player reads), `packet` 0 sequence
+    /// start (configuration record), 1 coded frames, 2 sequence end. False if no such tag can
+    /// be written (nothing is sent).
+    #[wasm_bindgen(js_name = sendVideoTag)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_video_tag(
+        &mut self,
+        stream_id: u32,
+        timestamp: u32,
+        codec: &str,
+        packet: u8,
+        keyframe: bool,
+        composition_time: i32,
+        payload: &[u8],
+    ) -> bool {
+        let Some(header) = video_header(codec, packet, keyframe, composition_time) else {
+            return false;
+        };
+        let mut body = Vec::new();
+        if tag::write_video_tag(&header, payload, &mut body).is_err() {
+            return false;
+        }
+        self.session.send_media(
+            StreamId(stream_id),
+            Timestamp(timestamp),
+            MediaKind::Video,
+            Bytes::from(body),
+        );
+        true
+    }
+
+    /// An audio message: `codec` a FourCC (`Opus`, `fLaC`; `mp4a` as legacy AAC), `packet`
+    /// 0 sequence start (OpusHead...), 1 coded frames, 2 sequence end.
+    #[wasm_bindgen(js_name = sendAudioTag)]
+    pub fn send_audio_tag(
+        &mut self,
+        stream_id: u32,
+        timestamp: u32,
+        codec: &str,
+        packet: u8,
+        payload: &[u8],
+    ) -> bool {
+        let Ok(cc) = <[u8; 4]>::try_from(codec.as_bytes()) else {
+            return false;
+        };
+        let codec = if &cc == b"mp4a" {
+            AudioCodec::Aac
+        } else {
+            AudioCodec::FourCc(cc)
+        };
+        let packet = match packet {
+            0 => AudioPacketType::SequenceStart,
+            1 => AudioPacketType::CodedFrames,
+            2 => AudioPacketType::SequenceEnd,
+            _ => return false,
+        };
+        let mut body = Vec::new();
+        if tag::write_audio_tag(codec, packet, payload, &mut body).is_err() {
+            return false;
+        }
+        self.session.send_media(
+            StreamId(stream_id),
+            Timestamp(timestamp),
+            MediaKind::Audio,
+            Bytes::from(body),
+        );
+        true
+    }
+
     /// Routes the stream's audio and video through a remuxer (`init`/`media` events) or, when
     /// `enabled` is false, drops them (a NetStream without a media element).
     #[wasm_bindgen(js_name = enableMedia)]
@@ -284,7 +374,7 @@ impl Connection {
             return;
         };
         match (enabled, state.pipeline.is_some()) {
-            (true, false) => state.pipeline = Some(Pipeline::new()),
+            (true, false) => state.pipeline = Some(Pipeline::with_playable(self.playable.clone())),
             (false, true) => state.pipeline = None,
             _ => {}
         }
@@ -361,6 +451,33 @@ impl Connection {
             Some(Uint8Array::from(bytes.as_slice()))
         }
     }
+}
+
+/// The header of a video tag a page publishes (see [`Connection::send_video_tag`]).
+fn video_header(
+    codec: &str,
+    packet: u8,
+    keyframe: bool,
+    composition_time: i32,
+) -> Option<VideoTagHeader> {
+    let cc = <[u8; 4]>::try_from(codec.as_bytes()).ok()?;
+    let codec = if &cc == b"avc1" {
+        VideoCodec::Avc
+    } else {
+        VideoCodec::FourCc(cc)
+    };
+    let packet_type = match packet {
+        0 => VideoPacketType::SequenceStart,
+        1 => VideoPacketType::CodedFrames,
+        2 => VideoPacketType::SequenceEnd,
+        _ => return None,
+    };
+    Some(VideoTagHeader {
+        codec,
+        packet_type,
+        keyframe,
+        composition_time,
+    })
 }
 
 impl Connection {
@@ -621,6 +738,20 @@ mod tests {
             &Value::object([("code", Value::Number(1.0))]),
             true
         ));
+    }
+
+    #[test]
+    fn published_video_headers() {
+        let av1 = video_header("av01", 1, true, 0).unwrap();
+        assert_eq!(av1.codec, VideoCodec::AV1);
+        assert_eq!(av1.packet_type, VideoPacketType::CodedFrames);
+        // H.264 goes out with the legacy header.
+        assert_eq!(
+            video_header("avc1", 0, true, 0).unwrap().codec,
+            VideoCodec::Avc
+        );
+        assert!(video_header("av1", 1, true, 0).is_none());
+        assert!(video_header("vp09", 7, true, 0).is_none());
     }
 
     #[test]

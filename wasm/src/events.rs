@@ -3,6 +3,7 @@
 //! import the other.
 
 use js_sys::Array;
+use rtmpws_media::tag::Codec;
 use rtmpws_media::RemuxError;
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::status::Status;
@@ -65,16 +66,48 @@ pub(crate) fn data_event(stream_id: u32, timestamp: u32, values: Vec<Value>) -> 
 /// The event for a tag the remuxer rejected: NetStream.Play.NoSupportedTrackFound when no
 /// track is playable, NetStream.Play.FileStructureInvalid for malformed media.
 pub fn media_error_event(stream_id: u32, error: &RemuxError, name: &str) -> JsValue {
-    let status = if error.is_unsupported_codec() {
-        Status::NetStreamPlayNoSupportedTrackFound
-    } else {
-        Status::NetStreamPlayFileStructureInvalid
+    let info = match error {
+        // The codec is what the page needs to know (which track, which codec): it goes in
+        // `details` ("hvc1", "Opus"...), the stream's name in the description.
+        RemuxError::UnsupportedCodec { codec } => {
+            let details = codec_name(codec);
+            let description = if name.is_empty() {
+                format!("{error}.")
+            } else {
+                format!("{name}: {error}.")
+            };
+            info_with(
+                Status::NetStreamPlayNoSupportedTrackFound,
+                description,
+                &details,
+            )
+        }
+        _ => info_with(
+            Status::NetStreamPlayFileStructureInvalid,
+            error.to_string(),
+            name,
+        ),
     };
     object(&[
         ("type", "mediaError".into()),
         ("streamId", stream_id.into()),
-        ("info", info_with(status, error.to_string(), name)),
+        ("info", info),
     ])
+}
+
+/// A codec as the page knows it: its FourCC (`hvc1`, `Opus`, `.mp3`) when it has a printable
+/// one, else the remuxer's description (a legacy FLV codec id).
+fn codec_name(codec: &Codec) -> String {
+    let fourcc = match codec {
+        Codec::Video(c) => c.fourcc(),
+        Codec::Audio(c) => c.fourcc(),
+    };
+    match fourcc {
+        Some(cc) if cc.iter().all(u8::is_ascii_graphic) => {
+            cc.iter().map(|&b| char::from(b)).collect()
+        }
+        _ => codec.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +119,21 @@ mod tests {
             Value::from(name),
             Value::object([("code", Value::from("x"))]),
         ]
+    }
+
+    #[test]
+    fn codecs_are_named_by_their_fourcc() {
+        use rtmpws_media::tag::{AudioCodec, VideoCodec};
+        assert_eq!(codec_name(&Codec::Video(VideoCodec::HEVC)), "hvc1");
+        assert_eq!(codec_name(&Codec::Audio(AudioCodec::OPUS)), "Opus");
+        assert_eq!(codec_name(&Codec::Audio(AudioCodec::Other(2))), ".mp3");
+        // Hostile bytes are not copied into the page's strings as they are.
+        let odd = codec_name(&Codec::Video(VideoCodec::FourCc([0, b'<', 0xff, b' '])));
+        assert!(
+            odd.starts_with("video codec") && !odd.contains('<'),
+            "{odd}"
+        );
+        assert!(codec_name(&Codec::Video(VideoCodec::Other(4))).contains('4'));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use js_sys::Array;
+use rtmpws_media::tag::{self, Codec};
 use rtmpws_media::{RemuxConfig, RemuxError, RemuxOutput, Remuxer};
 use rtmpws_protocol::amf::Value;
 use wasm_bindgen::prelude::*;
@@ -48,6 +49,11 @@ pub struct Pipeline {
     /// `receive` changed: the new expectation starts with the next timeline, where the
     /// server's media with the new track set begins (a seek's or a restart's boundary).
     receive_changed: bool,
+    /// The FourCCs the page's MSE can play (`None`: whatever the remuxer writes).
+    playable: Option<Vec<[u8; 4]>>,
+    /// Tracks found to carry a codec the page cannot play, since the last reset: they are
+    /// kept from the remuxer, so the other track plays on its own.
+    unplayable: (bool, bool),
 }
 
 impl Default for Pipeline {
@@ -71,6 +77,17 @@ impl Pipeline {
             receive: (true, true),
             announced: None,
             receive_changed: false,
+            playable: None,
+            unplayable: (false, false),
+        }
+    }
+
+    /// A pipeline for a page whose MSE plays only these FourCCs (`avc1` and `mp4a` stand for
+    /// legacy AVC and AAC too).
+    pub fn with_playable(playable: Option<Vec<[u8; 4]>>) -> Self {
+        Pipeline {
+            playable,
+            ..Pipeline::new()
         }
     }
 
@@ -85,6 +102,9 @@ impl Pipeline {
         self.reported_invalid = false;
         self.reported_unsupported = false;
         self.newest = None;
+        if std::mem::take(&mut self.unplayable) != (false, false) {
+            self.apply_expectation();
+        }
         if std::mem::take(&mut self.receive_changed) {
             self.apply_expectation();
         }
@@ -106,8 +126,10 @@ impl Pipeline {
     /// single-track stream (or one with a track turned off) starts at once.
     fn apply_expectation(&mut self) {
         let (audio, video) = self.announced.unwrap_or((true, true));
-        self.remuxer
-            .expect_tracks(audio && self.receive.0, video && self.receive.1);
+        self.remuxer.expect_tracks(
+            audio && self.receive.0 && !self.unplayable.0,
+            video && self.receive.1 && !self.unplayable.1,
+        );
         self.dirty = true;
     }
 
@@ -149,6 +171,18 @@ impl Pipeline {
         };
         *last = Some(timestamp);
         self.newest = Some(self.newest.map_or(timestamp, |n| n.max(timestamp)));
+        if let Some(codec) = self.unplayable_codec(track, body) {
+            let flag = match track {
+                Track::Audio => &mut self.unplayable.0,
+                Track::Video => &mut self.unplayable.1,
+            };
+            if !std::mem::replace(flag, true) {
+                // Reported once per track and timeline; the other track starts without it.
+                errors.push(RemuxError::UnsupportedCodec { codec });
+                self.apply_expectation();
+            }
+            return;
+        }
         let result = match track {
             Track::Audio => self.remuxer.push_audio_bytes(timestamp, body.clone()),
             Track::Video => self.remuxer.push_video_bytes(timestamp, body.clone()),
@@ -164,6 +198,29 @@ impl Pipeline {
                 errors.push(e);
             }
         }
+    }
+
+    /// The codec of this tag's (default) track if the page cannot play it.
+    fn unplayable_codec(&self, track: Track, body: &[u8]) -> Option<Codec> {
+        let playable = self.playable.as_ref()?;
+        let codec = match track {
+            Track::Video => {
+                let info = tag::parse_video_tag(body).ok()?;
+                Codec::Video(info.track(body, 0)?.codec)
+            }
+            Track::Audio => {
+                let info = tag::parse_audio_tag(body).ok()?;
+                Codec::Audio(info.track(body, 0)?.codec)
+            }
+        };
+        let fourcc = match codec {
+            Codec::Video(c) => c.fourcc(),
+            Codec::Audio(c) => c.fourcc(),
+        };
+        // A command frame names no codec; legacy codecs without a FourCC are the remuxer's
+        // to refuse.
+        let fourcc = fourcc?;
+        (!playable.contains(&fourcc)).then_some(codec)
     }
 
     /// Ends the stream: the held-back samples are written too.
@@ -524,9 +581,82 @@ mod tests {
         );
     }
 
+    /// An HEVC sequence start (hvc1, as FFmpeg writes it) and an Opus one (OpusHead, stereo).
+    fn hevc_header() -> Bytes {
+        let mut body = vec![0x90, b'h', b'v', b'c', b'1'];
+        body.extend_from_slice(&[
+            1, 1, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0x5d, 0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0,
+            0x0f, 0,
+        ]);
+        Bytes::from(body)
+    }
+
+    fn opus_header() -> Bytes {
+        let mut body = vec![0x90, b'O', b'p', b'u', b's'];
+        body.extend_from_slice(b"OpusHead");
+        body.extend_from_slice(&[1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0]);
+        Bytes::from(body)
+    }
+
+    fn opus_frame() -> Bytes {
+        // TOC 0xfc: CELT fullband 20 ms, one frame.
+        Bytes::from_static(&[0x91, b'O', b'p', b'u', b's', 0xfc, 0xff, 0xfe])
+    }
+
+    fn hevc_frame(key: bool) -> Bytes {
+        let mut body = vec![if key { 0x93 } else { 0xa3 }, b'h', b'v', b'c', b'1'];
+        body.extend_from_slice(&[0, 0, 0, 3, 0x26, 0x01, 0xaf]);
+        Bytes::from(body)
+    }
+
+    #[test]
+    fn an_unplayable_video_codec_leaves_the_audio_playing() {
+        let playable = [*b"avc1", *b"av01", *b"vp09", *b"mp4a", *b"Opus", *b"fLaC"];
+        let mut pipeline = Pipeline::with_playable(Some(playable.to_vec()));
+        pipeline.metadata(&Value::EcmaArray(vec![
+            ("videocodecid".into(), Value::from("hvc1")),
+            ("audiocodecid".into(), Value::from("Opus")),
+        ]));
+        let mut errors = Vec::new();
+        pipeline.push(Track::Video, 0, &hevc_header(), &mut errors);
+        pipeline.push(Track::Audio, 0, &opus_header(), &mut errors);
+        for i in 0..20 {
+            pipeline.push(Track::Video, i * 33, &hevc_frame(i == 0), &mut errors);
+            pipeline.push(Track::Audio, i * 20, &opus_frame(), &mut errors);
+        }
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].is_unsupported_codec());
+        assert!(errors[0].to_string().contains("hvc1"), "{}", errors[0]);
+        let segments = pipeline.drain();
+        match segments.first() {
+            Some(Segment::Init {
+                mime,
+                has_audio: true,
+                has_video: false,
+                ..
+            }) => assert_eq!(mime, "audio/mp4; codecs=\"opus\""),
+            other => panic!("no audio-only init: {other:?}"),
+        }
+        assert!(segments.iter().any(|s| matches!(s, Segment::Media { .. })));
+        // The next timeline reports it again (a new play of the same stream).
+        pipeline.reset();
+        pipeline.push(Track::Video, 0, &hevc_frame(true), &mut errors);
+        assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn without_a_playable_list_the_remuxer_decides() {
+        let mut pipeline = Pipeline::new();
+        let mut errors = Vec::new();
+        // Frames before their sequence header are the remuxer's to drop, silently.
+        pipeline.push(Track::Video, 0, &hevc_frame(true), &mut errors);
+        pipeline.push(Track::Video, 33, &hevc_frame(false), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
     #[test]
     fn hostile_bytes_never_panic() {
-        let mut pipeline = Pipeline::new();
+        let mut pipeline = Pipeline::with_playable(Some(vec![*b"avc1", *b"Opus"]));
         let mut errors = Vec::new();
         let mut seed = 0x2545_f491_u32;
         for i in 0..2000u32 {

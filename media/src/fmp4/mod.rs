@@ -1070,7 +1070,16 @@ fn audio_config(codec: AudioCodec, data: &[u8]) -> Result<AudioConfig, RemuxErro
                 sample_rate: opus::SAMPLE_RATE,
                 channels: u16::from(parsed.channels),
                 sample_size: 16,
-                config: AudioBox::DOps(parsed.to_dops()),
+                // Chromium refuses a dOps whose InputSampleRate differs from the sample
+                // entry's 48 kHz (an encoder fed at 44.1 kHz, as OBS and WebAudio often are).
+                // The field is informational, Opus always decodes at 48 kHz, so it says 48 kHz.
+                config: AudioBox::DOps(
+                    OpusConfig {
+                        input_sample_rate: opus::SAMPLE_RATE,
+                        ..parsed.clone()
+                    }
+                    .to_dops(),
+                ),
                 format: AudioFormat::Opus,
             }
         }
