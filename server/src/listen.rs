@@ -287,6 +287,7 @@ fn admit<F, Fut>(
     let settings = gateway.settings();
     if !settings.proxies.contains(peer.ip()) {
         let Ok(admitted) = gateway.door.admit(peer.ip()) else {
+            gateway.metrics.refused(Action::Connection, Reason::Limit);
             return;
         };
         let task = admitted.run(handler(stream, Arc::clone(gateway), peer.to_string()));
@@ -321,6 +322,7 @@ fn admit<F, Fut>(
             Err(e) => return debug!(%peer, "closing: {e}"),
         };
         let Ok(admitted) = gateway.door.admit(client.ip()) else {
+            gateway.metrics.refused(Action::Connection, Reason::Limit);
             return;
         };
         admitted

@@ -58,6 +58,10 @@ pub struct Subscriber {
     /// is none (NetStream.Play.NoSupportedTrackFound).
     legacy_seen: bool,
     told_unsupported: bool,
+    /// Video of this publication reached this player: after a loss it waits for a video
+    /// keyframe. A player that gets no video (an enhanced picture a legacy player cannot
+    /// take, or an audio-only stream) goes on at once with the next audio.
+    video_delivered: bool,
 }
 
 impl Subscriber {
@@ -84,6 +88,7 @@ impl Subscriber {
             delivery,
             legacy_seen: false,
             told_unsupported: false,
+            video_delivered: false,
         };
         subscriber.send_snapshot(session, stream_id, &snapshot);
         (subscriber, live_feed(feed))
@@ -110,6 +115,7 @@ impl Subscriber {
             return;
         }
         self.legacy_seen = true;
+        self.video_delivered |= frame.kind == MediaKind::Video;
         send_frame(session, stream_id, frame);
     }
 
@@ -170,8 +176,17 @@ impl Subscriber {
                 if !wanted && !frame.sequence_header {
                     return None;
                 }
+                if !self.delivery.wants(&frame) {
+                    // Not this player's (another track, or enhanced for a legacy player).
+                    self.deliver(session, stream_id, &frame);
+                    return None;
+                }
                 if self.await_keyframe && !frame.sequence_header {
-                    if frame.kind == MediaKind::Video && frame.keyframe {
+                    let resumes = match frame.kind {
+                        MediaKind::Video => frame.keyframe,
+                        MediaKind::Audio => !self.video_delivered,
+                    };
+                    if resumes {
                         self.await_keyframe = false;
                     } else {
                         self.lag.dropped += 1;
@@ -189,6 +204,7 @@ impl Subscriber {
                 self.await_keyframe = false;
                 self.legacy_seen = false;
                 self.told_unsupported = false;
+                self.video_delivered = false;
                 self.published = true;
                 session.send_status(
                     stream_id,
@@ -254,5 +270,101 @@ fn send_data(session: &mut ServerSession, stream_id: StreamId, data: &SharedData
 pub fn send_frame(session: &mut ServerSession, stream_id: StreamId, frame: &MediaFrame) {
     if let Err(e) = session.send_media(stream_id, &frame.chunks) {
         warn!(%stream_id, "cannot send media: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use rtmpws_protocol::server::ServerConfig;
+    use rtmpws_protocol::Timestamp;
+
+    use super::*;
+    use crate::live::Registry;
+
+    /// A server session with a connected client that created stream 1.
+    fn session_with_a_stream() -> ServerSession {
+        use rtmpws_protocol::amf::Value;
+        use rtmpws_protocol::client::{ClientConfig, ClientSession};
+        let mut server = ServerSession::new(ServerConfig::default());
+        let mut client = ClientSession::new(ClientConfig::default());
+        let mut exchange = |server: &mut ServerSession, client: &mut ClientSession| {
+            for _ in 0..8 {
+                let to_server = client.take_output();
+                if !to_server.is_empty() {
+                    server.handle_input(&to_server).unwrap();
+                }
+                while let Some(event) = server.poll_event() {
+                    if matches!(
+                        event,
+                        rtmpws_protocol::server::ServerEvent::ConnectRequested(_)
+                    ) {
+                        server.accept_connect("1");
+                    }
+                }
+                let mut to_client = Vec::new();
+                server.drain_output(&mut to_client);
+                if !to_client.is_empty() {
+                    client.handle_input(&to_client.concat()).unwrap();
+                }
+            }
+        };
+        exchange(&mut server, &mut client);
+        client.connect(Value::object([("app", Value::from("live"))]), vec![]);
+        exchange(&mut server, &mut client);
+        client.create_stream();
+        exchange(&mut server, &mut client);
+        server
+    }
+
+    fn written(session: &mut ServerSession) -> usize {
+        let mut out = Vec::new();
+        session.drain_output(&mut out);
+        out.iter().map(Bytes::len).sum()
+    }
+
+    #[test]
+    fn a_legacy_player_without_video_it_can_take_resumes_with_the_audio_after_a_loss() {
+        let registry = Registry::new(16, 1 << 20, 1 << 20);
+        let stream = registry.publish("live", "mixed", 1).unwrap();
+        let mut session = session_with_a_stream();
+        let legacy = Delivery {
+            legacy: true,
+            video_track: None,
+            audio_track: None,
+        };
+        let id = StreamId(1);
+        let (mut subscriber, _feed) = Subscriber::start(&mut session, id, stream, true, legacy);
+        written(&mut session);
+        let lag = LagPolicy {
+            warn_every: Duration::from_secs(60),
+            max_dropped: 1000,
+        };
+        let frame = |kind, payload: &'static [u8]| {
+            let frame = MediaFrame::new(kind, Timestamp(40), Bytes::from_static(payload), 4096);
+            Ok(LiveEvent::Media(Arc::new(frame)))
+        };
+        // HEVC in an ExVideoTagHeader (CodedFrames, keyframe), AAC raw audio.
+        let hevc = frame(MediaKind::Video, b"\x91hvc1\x00\x00\x00\x01\x02\x03");
+        let aac = || frame(MediaKind::Audio, b"\xAF\x01\x21\x10");
+        assert!(subscriber.on_live(&mut session, id, aac(), &lag).is_none());
+        assert!(
+            written(&mut session) > 0,
+            "the audio reaches the legacy player"
+        );
+        subscriber.on_live(&mut session, id, hevc, &lag);
+        assert_eq!(written(&mut session), 0, "never an enhanced byte");
+        subscriber.on_live(
+            &mut session,
+            id,
+            Err(BroadcastStreamRecvError::Lagged(3)),
+            &lag,
+        );
+        written(&mut session);
+        // No video keyframe will ever come for this player: the audio goes on at once.
+        subscriber.on_live(&mut session, id, aac(), &lag);
+        assert!(written(&mut session) > 0, "audio after the loss");
     }
 }
