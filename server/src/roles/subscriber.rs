@@ -290,7 +290,7 @@ mod tests {
         use rtmpws_protocol::client::{ClientConfig, ClientSession};
         let mut server = ServerSession::new(ServerConfig::default());
         let mut client = ClientSession::new(ClientConfig::default());
-        let mut exchange = |server: &mut ServerSession, client: &mut ClientSession| {
+        let exchange = |server: &mut ServerSession, client: &mut ClientSession| {
             for _ in 0..8 {
                 let to_server = client.take_output();
                 if !to_server.is_empty() {
