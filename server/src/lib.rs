@@ -12,7 +12,7 @@
 //! | [`http`] | the demo page, the client package, WebSocket upgrades |
 //! | [`request_head`] | the one (pure) reading of an HTTP request head |
 //! | [`proxy`] | the client's address behind trusted proxies (X-Forwarded-For, PROXY protocol) |
-//! | [`api`] | `/metrics` and the admin API under `/api/v1/` |
+//! | [`api`] | `/metrics`, and the admin API's stats, kick and reload routes under `/api/v1/` |
 //! | [`transport`] | TCP and WebSocket as one byte stream with batched writes |
 //! | [`driver`] | one task per connection: the select loop over transport, feeds, timers, shutdown |
 //! | [`connection`] | a connection's plain state: its session, the role of each NetStream, dispatch of session events |
@@ -34,8 +34,7 @@
 //! | [`record`] | recording live streams to FLV |
 //! | [`sync`] | locks that survive a panicked holder |
 //! | [`shared_objects`] | remote shared objects per application: versions, fan-out, persistence |
-//! | [`clients`] | connected clients by id, and the mailbox into each connection |
-//! | [`admin`] | the admin HTTP API under `/api/v1/` |
+//! | [`admin`] | the admin API's shared-object and client-call routes under `/api/v1/` |
 //! | [`json`] | AMF values as JSON, for `call_url` and the admin API |
 
 pub mod admin;
