@@ -57,6 +57,15 @@ pub struct AppConfig {
     /// `NetConnection.call(method, ...)` is POSTed here as JSON and its answer returned
     /// (see the README); without it such calls fail with NetConnection.Call.Failed.
     pub call_url: Option<String>,
+    /// Every stream published here is pushed to each of these (`rtmp://HOST[:PORT]/APP[/NAME]`,
+    /// see [`crate::relay`]).
+    pub push: Vec<String>,
+    /// The stream name at push targets whose URL names none: `{name}` is the local name,
+    /// `{app}` the application (default `{name}`).
+    pub push_name: Option<String>,
+    /// Plays of names nobody publishes here are pulled from the first of these that has
+    /// the stream (an edge of those origins).
+    pub origin: Vec<String>,
 }
 
 impl Default for AppConfig {
@@ -76,6 +85,9 @@ impl Default for AppConfig {
             so_write: Permission::Open,
             so_persistence: false,
             call_url: None,
+            push: Vec::new(),
+            push_name: None,
+            origin: Vec::new(),
         }
     }
 }
@@ -129,9 +141,11 @@ impl Apps {
         self.0.keys().map(String::as_str)
     }
 
-    /// Settings that cannot work: a signed access without a secret.
+    /// Settings that cannot work: a signed access without a secret, a relay URL that does
+    /// not parse.
     pub fn problems(&self) -> Vec<String> {
-        self.0
+        let mut problems: Vec<String> = self
+            .0
             .iter()
             .filter(|(_, app)| {
                 (app.publish == Access::Signed || app.play == Access::Signed)
@@ -140,7 +154,16 @@ impl Apps {
             .map(|(name, _)| {
                 format!("apps.{name}: publish or play is \"signed\" but no secret is set")
             })
-            .collect()
+            .collect();
+        for (name, app) in &self.0 {
+            let urls = app.push.iter().map(|u| ("push", u));
+            for (key, url) in urls.chain(app.origin.iter().map(|u| ("origin", u))) {
+                if let Err(e) = crate::relay::RelayUrl::parse(url) {
+                    problems.push(format!("apps.{name}.{key}: {e}"));
+                }
+            }
+        }
+        problems
     }
 }
 
@@ -239,6 +262,34 @@ mod tests {
         assert_eq!(
             apps.problems(),
             ["apps.live: publish or play is \"signed\" but no secret is set"]
+        );
+    }
+
+    #[test]
+    fn relay_keys_are_read_and_their_urls_checked() {
+        let apps = parse(
+            r#"
+            [apps.live]
+            push = ["rtmp://a.example/live", "rtmp://b.example:1936/in/fixed?key=k"]
+            push_name = "{name}_src"
+            [apps.edge]
+            origin = ["rtmp://o1/live", "rtmp://o2/live"]
+            "#,
+        )
+        .unwrap();
+        let live = apps.get("live").unwrap();
+        assert_eq!(live.push.len(), 2);
+        assert_eq!(live.push_name.as_deref(), Some("{name}_src"));
+        assert_eq!(apps.get("edge").unwrap().origin.len(), 2);
+        assert!(apps.problems().is_empty());
+        let apps =
+            parse("[apps.edge]\norigin = [\"http://o/live\"]\npush = [\"rtmp://h\"]").unwrap();
+        let problems = apps.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("apps.edge.push: "), "{problems:?}");
+        assert!(
+            problems[1].starts_with("apps.edge.origin: "),
+            "{problems:?}"
         );
     }
 }

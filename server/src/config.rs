@@ -218,6 +218,18 @@ pub struct Config {
     /// "text" (for people) or "json" (one object a line, for log shippers).
     pub log_format: LogFormat,
 
+    // Relays (apps' `push` and `origin`, callbacks redirecting to rtmp://): see [`crate::relay`].
+    /// Bytes a push may hold for a target that reads slower than the stream comes; past it
+    /// the push skips to the next keyframe.
+    pub relay_queue_bytes: usize,
+    /// Seconds a relay waits to connect and for each answer, and an origin has to send
+    /// media for a pulled name before the next origin is tried.
+    pub relay_timeout_secs: u64,
+    /// Longest wait between a relay's reconnections (they start at 0.5 s and double).
+    pub relay_retry_max_secs: u64,
+    /// Seconds a pull goes on after its last viewer left.
+    pub pull_idle_secs: u64,
+
     /// TLS served by the gateway itself, next to the plain listeners.
     pub tls: TlsConfig,
 }
@@ -309,6 +321,10 @@ impl Default for Config {
             metrics_token: None,
             metrics_addr: None,
             log_format: LogFormat::Text,
+            relay_queue_bytes: 16 << 20,
+            relay_timeout_secs: 5,
+            relay_retry_max_secs: 30,
+            pull_idle_secs: 10,
         }
     }
 }
@@ -401,6 +417,11 @@ impl Config {
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid(
                 "admin_token must be at least 16 characters".into(),
+            ));
+        }
+        if self.relay_timeout_secs == 0 || self.relay_retry_max_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "relay_timeout_secs and relay_retry_max_secs must be positive".into(),
             ));
         }
         if self.subscriber_queue == 0 || self.max_connections == 0 {

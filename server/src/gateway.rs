@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::proxy::TrustedProxies;
 use crate::record::Recordings;
+use crate::relay::Relays;
 use crate::shared_objects::SharedObjects;
 use crate::tls::{Tls, TlsError};
 use crate::vod::Library;
@@ -98,6 +99,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     started: Instant,
     started_at: SystemTime,
+    /// Pushes to and pulls from other servers, and their stats.
+    pub relays: Relays,
     next_id: AtomicU64,
     shutdown: watch::Receiver<bool>,
     drain: watch::Receiver<bool>,
@@ -137,6 +140,7 @@ impl Gateway {
             metrics,
             started: Instant::now(),
             started_at: SystemTime::now(),
+            relays: Relays::new(),
             next_id: AtomicU64::new(1),
             shutdown,
             drain,

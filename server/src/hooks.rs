@@ -5,8 +5,9 @@
 //! record_done) and the stream name's query arguments.
 //!
 //! Asked before connect, publish and play ([`Hooks::ask`]): a 2xx answer allows, a 3xx
-//! with a plain `Location` renames the stream, anything else, an error or no answer within
-//! `hook_timeout_secs` refuses. Told when a publish, a play or a recording ends
+//! with a plain `Location` renames the stream, a 3xx to an `rtmp://` URL makes a relay (a
+//! publish is also pushed there, a play is pulled from there; see [`crate::relay`]),
+//! anything else, an error or no answer within `hook_timeout_secs` refuses. Told when a publish, a play or a recording ends
 //! ([`Hooks::tell`]): the answer changes nothing. A call never blocks other connections,
 //! and at most [`MAX_IN_FLIGHT`] run at once: past that, asks are refused and tells dropped,
 //! so a slow backend cannot pile up tasks.
@@ -19,6 +20,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use crate::metrics::Metrics;
+use crate::relay::RelayUrl;
 
 /// Callbacks running at once, gateway-wide.
 pub const MAX_IN_FLIGHT: usize = 256;
@@ -56,6 +58,9 @@ pub enum Answer {
     Allow,
     /// Go on under this stream name (a 3xx with a plain Location).
     Rename(String),
+    /// Go on, relaying: a publish is pushed to this URL too, a play pulled from it (a 3xx
+    /// with an `rtmp://` Location).
+    Relay(Box<RelayUrl>),
     Refuse(String),
 }
 
@@ -104,9 +109,10 @@ pub fn answer(status: u16, location: Option<&str>) -> Answer {
         200..=299 => Answer::Allow,
         300..=399 => match location {
             Some(url) if url.starts_with("rtmp://") || url.starts_with("rtmps://") => {
-                Answer::Refuse(format!(
-                    "the callback redirects to {url}, a relay this gateway does not make"
-                ))
+                match RelayUrl::parse(url) {
+                    Ok(url) => Answer::Relay(Box::new(url)),
+                    Err(e) => Answer::Refuse(format!("the callback redirects to a relay: {e}")),
+                }
             }
             Some(name) if !name.is_empty() && name.len() <= MAX_LOCATION => {
                 Answer::Rename(name.to_owned())
@@ -278,10 +284,13 @@ mod tests {
             answer(302, Some(&"n".repeat(2000))),
             Answer::Refuse(_)
         ));
-        assert!(matches!(
+        assert_eq!(
             answer(302, Some("rtmp://origin/live/x")),
-            Answer::Refuse(_)
-        ));
+            Answer::Relay(Box::new(RelayUrl::parse("rtmp://origin/live/x").unwrap()))
+        );
+        for bad in ["rtmps://origin/live/x", "rtmp://origin", "rtmp://:1/live"] {
+            assert!(matches!(answer(302, Some(bad)), Answer::Refuse(_)), "{bad}");
+        }
         for status in [100, 400, 401, 403, 404, 500, 503] {
             assert!(
                 matches!(answer(status, None), Answer::Refuse(_)),

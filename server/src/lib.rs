@@ -32,6 +32,7 @@
 //! | [`live`] | live streams: registry, GOP cache, fan-out of shared chunks |
 //! | [`vod`] | recorded items: library, keyframe index, the player task |
 //! | [`record`] | recording live streams to FLV |
+//! | [`relay`] | push to and pull from other RTMP servers (edges and origins) |
 //! | [`sync`] | locks that survive a panicked holder |
 //! | [`shared_objects`] | remote shared objects per application: versions, fan-out, persistence |
 //! | [`admin`] | the admin API's shared-object and client-call routes under `/api/v1/` |
@@ -58,6 +59,7 @@ pub mod names;
 pub mod policy;
 pub mod proxy;
 pub mod record;
+pub mod relay;
 pub mod reload;
 pub mod request_head;
 pub mod roles;

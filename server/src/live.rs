@@ -216,6 +216,11 @@ impl LiveStream {
         }
     }
 
+    /// How many follow the stream now (viewers, and relays pushing it).
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// Publishes a media frame to every subscriber and keeps it in the GOP cache.
     pub fn push_media(&self, frame: Arc<MediaFrame>) {
         let mut state = self.state();

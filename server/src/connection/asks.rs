@@ -13,6 +13,8 @@ use super::Connection;
 use crate::hooks::{self, Answer, Call};
 use crate::metrics::{Action, Reason};
 use crate::names::StreamName;
+use crate::relay;
+use crate::roles::Role;
 
 /// What waits for a callback's answer.
 pub enum Asked {
@@ -76,7 +78,9 @@ impl Connection {
         };
         match asked {
             Asked::Connect(request) => match answer {
-                Answer::Allow | Answer::Rename(_) => self.accept_connect(request),
+                Answer::Allow | Answer::Rename(_) | Answer::Relay(_) => {
+                    self.accept_connect(request)
+                }
                 Answer::Refuse(why) => {
                     info!(id = self.id, app = %request.app, "connect refused by on_connect: {why}");
                     self.gateway.metrics.refused(Action::Connect, Reason::Auth);
@@ -95,6 +99,17 @@ impl Connection {
                     Answer::Rename(new) => {
                         info!(id = self.id, from = name.key(), to = %new, "publish renamed by on_publish");
                         self.start_publish(stream_id, StreamName::parse(&new), mode)
+                    }
+                    Answer::Relay(url) => {
+                        info!(id = self.id, name = name.key(), to = %url, "publish pushed by on_publish");
+                        self.start_publish(stream_id, name, mode);
+                        let app = self.app().to_owned();
+                        if let Some(Role::Publishing(publisher)) = self.roles.get_mut(&stream_id) {
+                            let (name, stream) = (&publisher.name, &publisher.stream);
+                            publisher
+                                .pushes
+                                .add(&self.gateway, &app, name, stream, *url);
+                        }
                     }
                     Answer::Refuse(why) => {
                         info!(
@@ -123,6 +138,13 @@ impl Connection {
                         info!(id = self.id, from = %request.name, to = %new, "play renamed by on_play");
                         request.name = new;
                         self.route(stream_id, request)
+                    }
+                    Answer::Relay(url) => {
+                        let name = StreamName::parse(&request.name);
+                        info!(id = self.id, name = name.key(), from = %url, "play pulled by on_play");
+                        let query = self.connect_query();
+                        relay::pull(&self.gateway, self.app(), &name, vec![*url], query);
+                        self.play_live(stream_id, &name, request.reset)
                     }
                     Answer::Refuse(why) => {
                         let name = StreamName::parse(&request.name);

@@ -20,6 +20,7 @@ use crate::live::LiveEvent;
 use crate::metrics::{Action, Reason};
 use crate::names::StreamName;
 use crate::policy::Decision;
+use crate::relay;
 use crate::roles::{Delivery, Feed, RecordedPlayer, Role, Subscriber};
 use crate::routing::{route_play, PlayRoute, Recorded};
 use crate::signing::unix_now;
@@ -82,7 +83,15 @@ impl Connection {
             PlayRoute::Recorded { item, reset } => {
                 self.start_recorded(stream_id, &request.name, VodControl::Play { item, reset })
             }
-            PlayRoute::Live { reset, .. } => self.play_live(stream_id, &name, reset),
+            PlayRoute::Live { reset, waiting } => {
+                if waiting {
+                    // An edge: a name nobody publishes here is pulled from an origin.
+                    let origins = relay::pull::origins_of(&self.gateway, self.app());
+                    let query = self.connect_query();
+                    relay::pull(&self.gateway, self.app(), &name, origins, query);
+                }
+                self.play_live(stream_id, &name, reset)
+            }
             PlayRoute::NotFound => self.session.send_status(
                 stream_id,
                 Status::NetStreamPlayStreamNotFound.info(&request.name),
@@ -90,7 +99,7 @@ impl Connection {
         }
     }
 
-    fn play_live(&mut self, stream_id: StreamId, name: &StreamName, reset: bool) {
+    pub(super) fn play_live(&mut self, stream_id: StreamId, name: &StreamName, reset: bool) {
         self.close_stream(stream_id, false);
         let stream = self.gateway.registry.stream(self.app(), name.key());
         let delivery = Delivery {
@@ -110,6 +119,12 @@ impl Connection {
         self.feeds.insert(stream_id, feed);
         self.roles.insert(stream_id, Role::Subscribing(subscriber));
         self.report_uses();
+    }
+
+    /// The query the client connected with (a token in its tcUrl), passed on to origins.
+    pub(super) fn connect_query(&self) -> Option<String> {
+        let (_, query) = self.client.tcurl.split_once('?')?;
+        Some(query.to_owned()).filter(|q| !q.is_empty())
     }
 
     /// Replaces what `stream_id` does with a recorded-item player, and gives it `control`.

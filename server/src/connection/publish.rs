@@ -18,6 +18,7 @@ use crate::live::MediaFrame;
 use crate::metrics::{Action, Reason};
 use crate::names::StreamName;
 use crate::policy::Decision;
+use crate::relay::Pushes;
 use crate::roles::{FeedStream, Publisher, Role, Unpublishing};
 use crate::signing::unix_now;
 
@@ -88,7 +89,8 @@ impl Connection {
                 } else {
                     None
                 };
-                let publisher = Publisher::new(stream, key.to_owned(), recorder);
+                let mut publisher = Publisher::new(stream, key.to_owned(), recorder);
+                publisher.pushes = Pushes::start(&self.gateway, self.app(), key, &publisher.stream);
                 self.roles.insert(stream_id, Role::Publishing(publisher));
                 self.report_uses();
             }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::live::{LiveStream, MediaFrame};
 use crate::record::Recorder;
+use crate::relay::Pushes;
 
 /// Publishing `name`: media and data go to the live stream and, when recording, the
 /// recorder.
@@ -20,6 +21,8 @@ pub struct Publisher {
     last_media: Instant,
     /// Publish.Idle was sent and the stream unpublished; media brings it back.
     pub idle: bool,
+    /// The stream's pushes to other servers; they stop with the publish.
+    pub pushes: Pushes,
 }
 
 impl Publisher {
@@ -30,6 +33,7 @@ impl Publisher {
             recorder,
             last_media: Instant::now(),
             idle: false,
+            pushes: Pushes::default(),
         }
     }
 
