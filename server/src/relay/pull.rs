@@ -5,8 +5,9 @@
 //! the TCP connection or `connect`, answers the play with an error (StreamNotFound,
 //! Play.Failed), or sends no media within `relay_timeout_secs` is left for the next. The
 //! first media publishes the local stream (waiting viewers hear Play.PublishNotify); the
-//! origin's UnpublishNotify unpublishes it (they hear UnpublishNotify) and the pull waits on
-//! the same connection for the origin's next publish. A lost origin is tried again, from the
+//! origin's UnpublishNotify, or its Stream EOF (all nginx-rtmp sends by default), unpublishes
+//! it (they hear UnpublishNotify) and the pull waits on the same connection for the origin's
+//! next publish. A lost origin is tried again, from the
 //! first, with jittered backoff. `pull_idle_secs` after the last viewer left, the pull stops.
 //!
 //! The name asked of the origin keeps the query of the play that started the pull (a signed
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::client::ClientEvent;
+use rtmpws_protocol::message::UserControl;
 use rtmpws_protocol::server::SharedData;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -330,6 +332,10 @@ async fn attempt(
                     _ if is_error(&info) => return Err(refused(&info)),
                     _ => {}
                 }
+            }
+            // nginx-rtmp says only this (unless publish_notify is on) when its publisher stops.
+            ClientEvent::UserControl(UserControl::StreamEof(s)) if s == stream_id => {
+                publication.end()
             }
             ClientEvent::ServerCall { name, .. } if name == "close" => {
                 return Err(RelayError::Closed)
