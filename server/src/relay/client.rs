@@ -16,7 +16,7 @@ use rtmpws_protocol::enhanced::{CAPS_MULTITRACK, FOURCCS};
 use rtmpws_protocol::{LinkError, StreamId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use super::url::RelayUrl;
@@ -145,16 +145,13 @@ impl RelayClient {
         connect_query: Option<&str>,
     ) -> Result<RelayClient, RelayError> {
         let secs = limits.timeout.as_secs();
-        let socket = tokio::time::timeout(
-            limits.timeout,
-            TcpStream::connect((url.host.as_str(), url.port)),
-        )
-        .await
-        .map_err(|_| RelayError::Timeout {
-            what: "the TCP connection",
-            secs,
-        })?
-        .map_err(RelayError::Connect)?;
+        let socket = tokio::time::timeout(limits.timeout, connect(&url.host, url.port))
+            .await
+            .map_err(|_| RelayError::Timeout {
+                what: "the TCP connection",
+                secs,
+            })?
+            .map_err(RelayError::Connect)?;
         let _ = socket.set_nodelay(true);
         let (reader, writer) = socket.into_split();
         let session = ClientSession::new(ClientConfig {
@@ -347,6 +344,34 @@ impl RelayClient {
         }
         Ok(())
     }
+}
+
+/// The socket send buffer a relay asks for (Linux doubles it): enough for tens of Mbit/s
+/// over a long round trip, small enough that a target that stops reading fills it in
+/// moments, so the push's own bounded queue (and its stall timeout) take over instead of
+/// megabytes of autotuned kernel buffer.
+pub const SEND_BUFFER: u32 = 256 * 1024;
+
+/// Connects to the first address of `host` that answers.
+async fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = match addr {
+            std::net::SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        let _ = socket.set_send_buffer_size(SEND_BUFFER);
+        match socket.connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} has no address"),
+        )
+    }))
 }
 
 /// Whether an info object reports a failure (level "error", or a code that ends a play or a

@@ -137,7 +137,8 @@ async fn run(job: Job, mut stop: watch::Receiver<()>) {
                     backoff.reset();
                 }
                 let wait = backoff.next_wait();
-                warn!(app, name, %target, "push failed: {e}; retrying in {} ms", wait.as_millis());
+                let dropped = job.status.read().dropped;
+                warn!(app, name, %target, dropped, "push failed: {e}; retrying in {} ms", wait.as_millis());
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => break,
