@@ -7,12 +7,14 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtmpws_protocol::client::ClientEvent;
+use rtmpws_protocol::server::{ServerConfig, ServerEvent, ServerSession};
 use rtmpws_protocol::MediaKind;
-use rtmpws_tests::{summarize, test_flv, Ffmpeg, Gateway, TempDir, TestClient};
+use rtmpws_tests::{summarize, test_flv, test_flv_sized, Ffmpeg, Gateway, TempDir, TestClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A port free a moment ago on 127.0.0.1 (nginx cannot bind port 0 and tell).
@@ -538,4 +540,151 @@ async fn an_origin_sending_garbage_is_skipped_and_the_edge_goes_on() {
     let mut other = TestClient::connect(&edge.ws_url("live"), &[]).await;
     assert!(other.connect_answer().await.0);
     assert!(edge.is_running());
+}
+
+/// An RTMP server that accepts a publish and then never reads again, with a small receive
+/// buffer: a target that has stopped (or is far too slow). Counts its connections.
+async fn stuck_target(accepted: Arc<AtomicUsize>) -> u16 {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let listener = socket.listen(16).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut session = ServerSession::new(ServerConfig::default());
+                let mut buf = vec![0u8; 4096];
+                let mut publishing = false;
+                while !publishing {
+                    let n = match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if session.handle_input(&buf[..n]).is_err() {
+                        return;
+                    }
+                    while let Some(event) = session.poll_event() {
+                        match event {
+                            ServerEvent::ConnectRequested(_) => session.accept_connect("1"),
+                            ServerEvent::PublishRequested {
+                                stream_id, name, ..
+                            } => {
+                                session.begin_publish(stream_id, &name);
+                                publishing = true;
+                            }
+                            _ => {}
+                        }
+                    }
+                    let mut out = Vec::new();
+                    session.drain_output(&mut out);
+                    for bytes in out {
+                        if tcp.write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                // Publishing: hold the connection, read nothing more.
+                std::future::pending::<()>().await;
+                drop(tcp);
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_stops_reading_never_holds_up_the_local_stream() {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let port = stuck_target(Arc::clone(&accepted)).await;
+    let source = Gateway::start(&format!(
+        "write_timeout_secs = 2\nrelay_timeout_secs = 2\nrelay_queue_bytes = 20000\n\
+         [apps.live]\npush = [\"rtmp://127.0.0.1:{port}/live\"]\n"
+    ));
+    // About 2.8 Mbit/s: the push's socket buffer fills in a second or two.
+    let media = test_flv_sized(20, "1280x720");
+    let _publisher = Ffmpeg::publish(&media, &source.rtmp_url("live/cam"));
+    let source = Arc::new(source);
+    let log = Arc::clone(&source);
+    assert!(
+        blocking(move || eventually(Duration::from_secs(10), || log_lines(
+            &log,
+            &["push connected"]
+        ) == 1))
+        .await
+    );
+    // While the push is stuck, viewers of the local stream get it in real time: 90 frames
+    // (3 s of video) well within 10 s.
+    let url = source.rtmp_url("live/cam");
+    let started = Instant::now();
+    let frames = blocking(move || decoded_frames(&url, 90, Duration::from_secs(10))).await;
+    assert_eq!(frames, 90);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // The push gave up on the stuck connection after write_timeout_secs, having skipped
+    // what its queue could not hold, and tried again.
+    let log = Arc::clone(&source);
+    assert!(
+        blocking(move || eventually(Duration::from_secs(15), || log_lines(
+            &log,
+            &["push failed", "no progress for 2 s"]
+        ) >= 1))
+        .await,
+        "the stuck push was not abandoned:\n{}",
+        source.log()
+    );
+    let failed = source
+        .log()
+        .lines()
+        .find(|l| l.contains("push failed"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !failed.contains("dropped=0"),
+        "nothing was skipped: {failed}"
+    );
+    let count = Arc::clone(&accepted);
+    assert!(
+        blocking(move || eventually(Duration::from_secs(5), || count.load(Ordering::SeqCst) >= 2))
+            .await,
+        "the push did not reconnect"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origin_decides_on_the_signed_name_an_edge_passes_on() {
+    let origin = Gateway::start("[apps.live]\nplay = \"signed\"\nsecret = \"origin-key\"\n");
+    let edge = Gateway::start(&format!(
+        "relay_timeout_secs = 2\n[apps.live]\norigin = [\"{}\"]\n",
+        origin.rtmp_url("live")
+    ));
+    let media = test_flv(40);
+    let _publisher = Ffmpeg::publish(&media, &origin.rtmp_url("live/cam"));
+    let sign = |name: &str| {
+        let output = Command::new(rtmpws_tests::gateway_binary())
+            .args(["sign", "--app", "live", "--name", name, "--config"])
+            .arg(origin.dir.path().join("gateway.toml"))
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let signed = sign("cam");
+    assert!(signed.starts_with("cam?sign="), "{signed}");
+    let mut viewer = ws_viewer(&edge, &signed).await;
+    viewer.wait_status("NetStream.Play.PublishNotify").await;
+    viewer.wait_for("video", is_video).await;
+    // Unsigned, the origin refuses: the edge hears Play.Failed and leaves that origin.
+    let _unsigned = ws_viewer(&edge, "cam2").await;
+    let found = blocking(move || {
+        eventually(Duration::from_secs(10), || {
+            log_lines(&edge, &["origin skipped", "NetStream.Play.Failed"]) >= 1
+        })
+    })
+    .await;
+    assert!(found, "the origin's refusal did not reach the edge");
 }
