@@ -44,6 +44,8 @@ pub enum RelayError {
     NoMedia(u64),
     #[error("a write made no progress for {0} s")]
     Stalled(u64),
+    #[error("nothing from the server for {0} s")]
+    Silent(u64),
 }
 
 /// The decoder limits and timeouts of relay connections, from the gateway's config.
@@ -302,6 +304,24 @@ impl RelayClient {
             let secs = self.timeout.as_secs();
             match tokio::time::timeout_at(deadline, self.rd.read()).await {
                 Err(_) => return Err(RelayError::Timeout { what, secs }),
+                Ok(read) => {
+                    read?;
+                    self.input()?;
+                }
+            }
+        }
+    }
+
+    /// The next event; fails if the server sends no bytes at all (not even a ping) for
+    /// `silence`.
+    pub async fn next_event_alive(&mut self, silence: Duration) -> Result<ClientEvent, RelayError> {
+        loop {
+            if let Some(event) = self.session.poll_event() {
+                return Ok(event);
+            }
+            self.flush().await?;
+            match tokio::time::timeout(silence, self.rd.read()).await {
+                Err(_) => return Err(RelayError::Silent(silence.as_secs())),
                 Ok(read) => {
                     read?;
                     self.input()?;

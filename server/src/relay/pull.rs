@@ -37,6 +37,9 @@ use crate::sync::lock;
 
 /// How often a pull looks at its viewer count.
 const IDLE_CHECK: Duration = Duration::from_millis(250);
+/// An origin that sends nothing at all for this long (no media, and not the pings servers
+/// send quiet clients: nginx-rtmp every minute, rtmpws after 30 s) is taken for gone.
+const SILENT: Duration = Duration::from_secs(150);
 /// A pull that had media this long starts the backoff over when it loses its origin.
 const STEADY: Duration = Duration::from_secs(10);
 
@@ -283,14 +286,14 @@ async fn attempt(
     // Until the first media, the origin has `timeout` to show it has the stream.
     let mut media_deadline = Some(Instant::now() + timeout);
     loop {
-        let deadline = media_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        let event = match client.next_event(deadline, "play").await {
-            Ok(event) => event,
-            Err(RelayError::Timeout { .. }) if media_deadline.is_some() => {
-                return Err(RelayError::NoMedia(timeout.as_secs()))
-            }
-            Err(RelayError::Timeout { .. }) => continue,
-            Err(e) => return Err(e),
+        let event = match media_deadline {
+            Some(deadline) => match client.next_event(deadline, "play").await {
+                Err(RelayError::Timeout { .. }) => {
+                    return Err(RelayError::NoMedia(timeout.as_secs()))
+                }
+                event => event?,
+            },
+            None => client.next_event_alive(SILENT).await?,
         };
         match event {
             ClientEvent::Media {

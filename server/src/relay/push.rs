@@ -100,11 +100,6 @@ impl Pushes {
         };
         tokio::spawn(run(job, stop));
     }
-
-    /// Targets being pushed to.
-    pub fn is_empty(&self) -> bool {
-        self.stop.as_ref().is_none_or(|s| s.receiver_count() == 0)
-    }
 }
 
 struct Job {
