@@ -419,9 +419,12 @@ impl Config {
                 "admin_token must be at least 16 characters".into(),
             ));
         }
-        if self.relay_timeout_secs == 0 || self.relay_retry_max_secs == 0 {
+        if !(1..=3600).contains(&self.relay_timeout_secs)
+            || !(1..=86400).contains(&self.relay_retry_max_secs)
+        {
             return Err(ConfigError::Invalid(
-                "relay_timeout_secs and relay_retry_max_secs must be positive".into(),
+                "relay_timeout_secs must be within 1..=3600 and relay_retry_max_secs within 1..=86400"
+                    .into(),
             ));
         }
         if self.subscriber_queue == 0 || self.max_connections == 0 {
@@ -575,6 +578,14 @@ mod tests {
         assert!(config.validate().is_err());
         let config: Config = toml::from_str("ping_interval_secs = 18446744073709551615").unwrap();
         assert!(config.validate().is_err(), "a timer that would overflow");
+        for relay in [
+            "relay_timeout_secs = 0",
+            "relay_timeout_secs = 18446744073709551615",
+            "relay_retry_max_secs = 0",
+        ] {
+            let config: Config = toml::from_str(relay).unwrap();
+            assert!(config.validate().is_err(), "{relay}");
+        }
         // A small max_connections shrinks the door's budget (below it) rather than refusing.
         let config: Config = toml::from_str("max_connections = 100").unwrap();
         assert!(config.validate().is_ok());

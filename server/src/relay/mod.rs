@@ -102,7 +102,7 @@ impl Backoff {
     /// How long to wait before the next try.
     pub fn next_wait(&mut self) -> Duration {
         let step = self.step;
-        self.step = (self.step * 2).min(self.max);
+        self.step = self.step.saturating_mul(2).min(self.max);
         // xorshift64*: plenty for jitter.
         self.seed ^= self.seed >> 12;
         self.seed ^= self.seed << 25;
