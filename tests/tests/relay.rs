@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::client::ClientEvent;
 use rtmpws_protocol::server::{ServerConfig, ServerEvent, ServerSession};
 use rtmpws_protocol::MediaKind;
@@ -687,4 +688,111 @@ async fn the_origin_decides_on_the_signed_name_an_edge_passes_on() {
     })
     .await;
     assert!(found, "the origin's refusal did not reach the edge");
+}
+
+/// Whether a media payload is an Enhanced RTMP tag of this FourCC (video: IsExHeader and
+/// FourCC; audio: SoundFormat 9 and FourCC; one track).
+fn is_enhanced(event: &ClientEvent, want: MediaKind, fourcc: &[u8; 4]) -> bool {
+    match event {
+        ClientEvent::Media { kind, payload, .. } if *kind == want && payload.len() >= 5 => {
+            let ex_header = match want {
+                MediaKind::Video => payload[0] & 0x80 != 0,
+                MediaKind::Audio => payload[0] >> 4 == 9,
+            };
+            ex_header && &payload[1..5] == fourcc
+        }
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn av1_and_opus_go_from_an_origin_through_an_edge_to_a_browser_as_they_came() {
+    let origin = Gateway::start("");
+    let edge = Gateway::start(&format!(
+        "relay_timeout_secs = 5\n[apps.live]\norigin = [\"{}\"]\n",
+        origin.rtmp_url("live")
+    ));
+    // FFmpeg 9 writes Enhanced RTMP for AV1 and Opus.
+    let mut publisher = Command::new(rtmpws_tests::ffmpeg9())
+        .args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25",
+        ])
+        .args([
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+        ])
+        .args(["-t", "8", "-g", "25", "-c:v", "libsvtav1", "-preset", "12"])
+        .args(["-svtav1-params", "lp=1", "-c:a", "libopus", "-f", "flv"])
+        .arg(origin.rtmp_url("live/av1"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("FFmpeg 9 runs");
+    // The browser's client announces what it can play, as rtmpws.js does.
+    let list = Value::StrictArray(vec!["av01".into(), "Opus".into()]);
+    let mut browser = TestClient::connect(
+        &edge.ws_url("live"),
+        &[("fourCcList", list), ("capsEx", Value::Number(1.0))],
+    )
+    .await;
+    assert!(browser.connect_answer().await.0);
+    let stream = browser.create_stream().await;
+    browser.session().play(stream, "av1", -2.0, -1.0, true);
+    browser.flush().await;
+    browser
+        .wait_for("an AV1 frame", |e| {
+            is_enhanced(e, MediaKind::Video, b"av01")
+        })
+        .await;
+    browser
+        .wait_for("an Opus frame", |e| {
+            is_enhanced(e, MediaKind::Audio, b"Opus")
+        })
+        .await;
+    // FFmpeg 9 playing from the edge (announcing Enhanced RTMP) decodes both, until the
+    // origin's publisher ends and the edge says UnpublishNotify.
+    let url = edge.rtmp_url("live/av1");
+    let player = Command::new(rtmpws_tests::ffmpeg9())
+        .args([
+            "-hide_banner",
+            "-rtmp_conn",
+            "O:1 NN:capsEx:7 O:0",
+            "-i",
+            &url,
+        ])
+        .args(["-f", "framecrc", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("FFmpeg 9 runs");
+    let out = blocking(move || player.wait_with_output().unwrap()).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Video: av1"), "{stderr}");
+    assert!(stderr.contains("Audio: opus"), "{stderr}");
+    let frames = |index: &str| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.split(',').next() == Some(index))
+            .count()
+    };
+    assert!(
+        frames("0") >= 25 && frames("1") >= 25,
+        "{} video, {} audio frames",
+        frames("0"),
+        frames("1")
+    );
+    browser.wait_status("NetStream.Play.UnpublishNotify").await;
+    let _ = publisher.wait();
 }
