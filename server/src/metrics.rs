@@ -120,6 +120,10 @@ pub struct Metrics {
     streams: IntGaugeVec,
     publishers: IntGaugeVec,
     viewers: IntGaugeVec,
+    relays: IntGaugeVec,
+    relays_connected: IntGaugeVec,
+    relay_bytes: IntGaugeVec,
+    relay_reconnects: IntGaugeVec,
     recordings: IntGauge,
     recording_bytes: IntGauge,
     memory: IntGauge,
@@ -253,6 +257,26 @@ impl Metrics {
                 "Live viewers now, by transport",
                 &["app", "transport"],
             ),
+            relays: gauge_vec(
+                "relays",
+                "Relays running now (push: to a target; pull: from an origin)",
+                &["direction"],
+            ),
+            relays_connected: gauge_vec(
+                "relays_connected",
+                "Relays connected to their target or origin now",
+                &["direction"],
+            ),
+            relay_bytes: gauge_vec(
+                "relay_bytes",
+                "Bytes moved by the relays running now",
+                &["direction"],
+            ),
+            relay_reconnects: gauge_vec(
+                "relay_reconnects",
+                "Reconnections made by the relays running now",
+                &["direction"],
+            ),
             recordings: gauge("recordings", "Recordings being written now"),
             recording_bytes: gauge(
                 "recording_bytes",
@@ -350,6 +374,31 @@ impl Metrics {
             if stream.is_published() {
                 self.streams.with_label_values(&[&app]).inc();
             }
+        }
+        for gauge in [
+            &self.relays,
+            &self.relays_connected,
+            &self.relay_bytes,
+            &self.relay_reconnects,
+        ] {
+            gauge.reset();
+            for direction in ["push", "pull"] {
+                gauge.with_label_values(&[direction]).set(0);
+            }
+        }
+        for relay in gateway.relays.stats() {
+            let direction = [relay.direction.as_str()];
+            self.relays.with_label_values(&direction).inc();
+            if relay.connected {
+                self.relays_connected.with_label_values(&direction).inc();
+            }
+            let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            self.relay_bytes
+                .with_label_values(&direction)
+                .add(clamp(relay.bytes));
+            self.relay_reconnects
+                .with_label_values(&direction)
+                .add(clamp(relay.reconnects));
         }
         let (count, bytes) = gateway.recordings.in_progress();
         self.recordings.set(count as i64);

@@ -15,7 +15,9 @@ use rtmpws_protocol::amf::Value;
 use rtmpws_protocol::client::ClientEvent;
 use rtmpws_protocol::server::{ServerConfig, ServerEvent, ServerSession};
 use rtmpws_protocol::MediaKind;
-use rtmpws_tests::{summarize, test_flv, test_flv_sized, Ffmpeg, Gateway, TempDir, TestClient};
+use rtmpws_tests::{
+    http_request, summarize, test_flv, test_flv_sized, Ffmpeg, Gateway, TempDir, TestClient,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A port free a moment ago on 127.0.0.1 (nginx cannot bind port 0 and tell).
@@ -263,7 +265,8 @@ fn pushes_reach_nginx_rtmp_and_a_second_gateway_and_return_after_nginx_restarts(
     let mut nginx = Nginx::start();
     let second = Gateway::start("");
     let first = Gateway::start(&format!(
-        "relay_timeout_secs = 2\nrelay_retry_max_secs = 2\n[apps.live]\npush = [\"{}\", \"{}\"]\npush_name = \"{{name}}_src\"\n",
+        "relay_timeout_secs = 2\nrelay_retry_max_secs = 2\nadmin_token = \"{ADMIN}\"\n\
+         [apps.live]\npush = [\"{}\", \"{}\"]\npush_name = \"{{name}}_src\"\n",
         nginx.rtmp_url("live"),
         second.rtmp_url("live"),
     ));
@@ -311,7 +314,34 @@ fn pushes_reach_nginx_rtmp_and_a_second_gateway_and_return_after_nginx_restarts(
     // The second gateway never lost its push.
     let second_target = format!("{}/", second.rtmp);
     assert_eq!(log_lines(&first, &["push connected", &second_target]), 1);
+
+    // What the operator sees: both pushes connected, the one to nginx-rtmp reconnected once.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let get = |path: &str| runtime.block_on(http_request(first.http, "GET", path, Some(ADMIN)));
+    let (status, body) = get("/api/v1/relays");
+    assert_eq!(status, 200, "{body}");
+    let relays: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let relays = relays["relays"].as_array().unwrap();
+    assert_eq!(relays.len(), 2, "{relays:?}");
+    for relay in relays {
+        assert_eq!(relay["direction"], "push");
+        assert_eq!(relay["name"], "cam");
+        assert_eq!(relay["connected"], true, "{relay}");
+        assert!(relay["bytes"].as_u64().unwrap() > 0, "{relay}");
+    }
+    let to_nginx = relays
+        .iter()
+        .find(|r| r["target"].as_str().unwrap().contains(&nginx_target))
+        .unwrap();
+    assert!(to_nginx["reconnects"].as_u64().unwrap() >= 1, "{to_nginx}");
+    let (_, metrics) = get("/metrics");
+    assert!(
+        metrics.contains("rtmpws_relays_connected{direction=\"push\"} 2"),
+        "{metrics}"
+    );
 }
+
+const ADMIN: &str = "relay-test-token-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edge_pulls_once_for_many_viewers_fails_over_and_stops_after_the_last() {

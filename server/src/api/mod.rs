@@ -61,6 +61,7 @@ enum Endpoint {
     Streams,
     Clients,
     Client(u64),
+    Relays,
     Reload,
 }
 
@@ -73,6 +74,7 @@ impl Endpoint {
             "streams" => Endpoint::Streams,
             "clients" => Endpoint::Clients,
             "reload" => Endpoint::Reload,
+            "relays" => Endpoint::Relays,
             _ => {
                 let id = rest.strip_prefix("clients/")?;
                 if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -88,6 +90,7 @@ impl Endpoint {
             (Endpoint::Summary, "GET") => json_response(200, &stats::summary(gateway)),
             (Endpoint::Streams, "GET") => json_response(200, &stats::streams(gateway)),
             (Endpoint::Clients, "GET") => json_response(200, &stats::clients(gateway)),
+            (Endpoint::Relays, "GET") => json_response(200, &stats::relays(gateway)),
             (Endpoint::Client(id), "GET") => match stats::client(gateway, id) {
                 Some(client) => json_response(200, &client),
                 None => not_found(id),

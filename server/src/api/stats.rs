@@ -296,6 +296,28 @@ fn legacy_audio(format: u8) -> String {
     }
 }
 
+/// `GET /api/v1/relays`: every push and pull running now.
+pub fn relays(gateway: &Gateway) -> Value {
+    let relays: Vec<Value> = gateway
+        .relays
+        .stats()
+        .into_iter()
+        .map(|r| {
+            json!({
+                "direction": r.direction.as_str(),
+                "app": r.app,
+                "name": r.name,
+                "target": r.target,
+                "connected": r.connected,
+                "bytes": r.bytes,
+                "reconnects": r.reconnects,
+                "dropped": r.dropped,
+            })
+        })
+        .collect();
+    json!({ "relays": relays })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
