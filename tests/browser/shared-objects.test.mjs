@@ -1,0 +1,233 @@
+// Remote shared objects between two Chromium pages through the gateway, and calls both ways:
+// nc.call to an application with call_url, and the admin API calling a page's nc.client.
+
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { after, before, test } from 'node:test';
+import { launchBrowser, openDemo, startGateway } from './harness.mjs';
+
+const TOKEN = 'so-web-admin-token-0123';
+let gateway;
+let browser;
+let backend;
+const backendCalls = [];
+
+before(async () => {
+  backend = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      const call = JSON.parse(body);
+      backendCalls.push(call);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ result: { sum: call.args[0] + call.args[1], method: call.method } }));
+    });
+  });
+  await new Promise((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  const port = backend.address().port;
+  gateway = await startGateway({
+    extraConfig: [`admin_token = "${TOKEN}"`, '[apps.live]', '[apps.calls]', `call_url = "http://127.0.0.1:${port}/call"`].join('\n'),
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await gateway?.stop();
+  await new Promise((resolve) => backend?.close(resolve));
+});
+
+/** A page connected to `app` with one shared object `name`; its log is window.so.log. */
+async function soPage(app, name, { encoding = 0 } = {}) {
+  const page = await openDemo(browser, gateway);
+  await page.evaluate(
+    async ({ url, name, encoding }) => {
+      const { NetConnection, SharedObject } = await import('/pkg/index.js');
+      const nc = new NetConnection();
+      nc.objectEncoding = encoding;
+      const log = [];
+      nc.client = {
+        whoAreYou: (q) => ({ name: 'page', q }),
+        later: async (n) => {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return n * 2;
+        },
+      };
+      await new Promise((resolve, reject) => {
+        nc.addEventListener('netStatus', (e) => (e.info.code === 'NetConnection.Connect.Success' ? resolve() : reject(new Error(e.info.code))));
+        nc.connect(url);
+      });
+      const so = SharedObject.getRemote(name, url, false);
+      so.client = { onChat: (...args) => log.push({ message: args }) };
+      so.addEventListener('sync', (e) => log.push({ sync: e.changeList, data: { ...so.data } }));
+      so.addEventListener('netStatus', (e) => log.push({ status: e.info.code }));
+      const first = new Promise((resolve) => so.addEventListener('sync', resolve, { once: true }));
+      so.connect(nc);
+      await first;
+      window.so = { nc, so, log, SharedObject };
+    },
+    { url: `${gateway.ws}/${app}`, name, encoding },
+  );
+  return page;
+}
+
+/** The syncs in the log from `from` on, as `[code, name, oldValue]` lists. */
+const syncs = (page, from = 0) => page.evaluate((f) => window.so.log.slice(f).filter((e) => e.sync).map((e) => e.sync.map((c) => [c.code, c.name, c.oldValue])), from);
+const logLength = (page) => page.evaluate(() => window.so.log.length);
+const data = (page) => page.evaluate(() => ({ ...window.so.so.data }));
+
+async function until(page, fn, arg, what) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: 10000, polling: 20 });
+  } catch {
+    throw new Error(`${what}; log: ${JSON.stringify(await page.evaluate(() => window.so.log))}`);
+  }
+}
+
+for (const encoding of [0, 3]) {
+  test(`objectEncoding ${encoding}: change, success, reject, send, delete and clear between two pages`, async () => {
+    const name = `room${encoding}`;
+    const a = await soPage('live', name, { encoding });
+    const b = await soPage('live', name, { encoding });
+    assert.equal(await a.evaluate(() => window.so.so.objectEncoding), encoding);
+    // The first sync of a fresh non-persistent object starts with clear.
+    assert.deepEqual((await syncs(a))[0][0], ['clear', '', undefined]);
+
+    // A change on one page: the other sees change with the value, its author success.
+    let fromA = await logLength(a);
+    let fromB = await logLength(b);
+    await a.evaluate(() => window.so.so.setProperty('topic', { text: 'rust', n: 1 }));
+    assert.deepEqual(await a.evaluate(() => window.so.so.data.topic), { text: 'rust', n: 1 }, 'data changes at once');
+    await until(b, (f) => window.so.log.slice(f).some((e) => e.sync?.some((c) => c.code === 'change')), fromB, 'no change on b');
+    await until(a, (f) => window.so.log.slice(f).some((e) => e.sync?.some((c) => c.code === 'success')), fromA, 'no success on a');
+    assert.deepEqual(await syncs(b, fromB), [[['change', 'topic', undefined]]]);
+    assert.deepEqual(await syncs(a, fromA), [[['success', 'topic', undefined]]]);
+    assert.deepEqual(await data(b), { topic: { text: 'rust', n: 1 } });
+
+    // Both change the same slot in the same tick: one of them is rejected, both converge.
+    fromA = await logLength(a);
+    fromB = await logLength(b);
+    await Promise.all([a.evaluate(() => window.so.so.setProperty('turn', 'a')), b.evaluate(() => window.so.so.setProperty('turn', 'b'))]);
+    const settled = (f) => window.so.log.slice(f).some((e) => e.sync?.some((c) => c.name === 'turn' && c.code !== 'change'));
+    await until(a, settled, fromA, 'a has no answer for turn');
+    await until(b, settled, fromB, 'b has no answer for turn');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const codesOf = async (page, from) => (await syncs(page, from)).flat().filter((c) => c[1] === 'turn').map((c) => c[0]);
+    const [codesA, codesB] = [await codesOf(a, fromA), await codesOf(b, fromB)];
+    const rejects = [...codesA, ...codesB].filter((c) => c === 'reject').length;
+    assert.equal(rejects, 1, `exactly one reject: a ${codesA}, b ${codesB}`);
+    const [dataA, dataB] = [await data(a), await data(b)];
+    assert.equal(dataA.turn, dataB.turn, 'both pages hold the same value');
+    const loser = codesA.includes('reject') ? codesA : codesB;
+    const winner = loser === codesA ? codesB : codesA;
+    // The loser may also see the winner's change go by; it never sees success.
+    assert.ok(!loser.includes('success'), `the loser got no success: ${loser}`);
+    assert.ok(winner.includes('success'), `the winner got success: ${winner}`);
+    const loserPage = loser === codesA ? a : b;
+    const rejected = (await syncs(loserPage, loser === codesA ? fromA : fromB)).flat().find((c) => c[0] === 'reject');
+    assert.equal(rejected[2], loser === codesA ? 'a' : 'b', 'oldValue is the value the loser had set');
+    assert.equal(dataA.turn, loser === codesA ? 'b' : 'a', 'the current value is the winner\'s');
+
+    // send reaches both pages' so.client, the sender's included.
+    await a.evaluate(() => window.so.so.send('onChat', 'hello', 2));
+    for (const page of [a, b]) {
+      await until(page, () => window.so.log.some((e) => e.message), null, 'no message');
+      assert.deepEqual(await page.evaluate(() => window.so.log.filter((e) => e.message).map((e) => e.message)), [['hello', 2]]);
+    }
+
+    // A delete (setProperty with null) is a delete on the other page.
+    fromB = await logLength(b);
+    await a.evaluate(() => window.so.so.setProperty('topic', null));
+    await until(b, (f) => window.so.log.slice(f).some((e) => e.sync?.some((c) => c.code === 'delete')), fromB, 'no delete on b');
+    assert.deepEqual(await syncs(b, fromB), [[['delete', 'topic', { text: 'rust', n: 1 }]]]);
+    assert.equal('topic' in (await data(b)), false);
+
+    // fps batches: three slots set in one tick go as one request (one sync on the other page).
+    fromB = await logLength(b);
+    await a.evaluate(() => {
+      const so = window.so.so;
+      so.fps = 2;
+      so.setProperty('x', 1);
+      so.setProperty('y', 2);
+      so.setProperty('x', 3);
+    });
+    await until(b, (f) => window.so.log.slice(f).some((e) => e.sync), fromB, 'no batch on b');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(await syncs(b, fromB), [[['change', 'x', undefined], ['change', 'y', undefined]]]);
+    assert.equal((await data(b)).x, 3);
+
+    // The admin API sets a slot: both pages see change; clearing the object is clear.
+    fromA = await logLength(a);
+    fromB = await logLength(b);
+    const api = `${gateway.http}/api/v1/apps/live/shared_objects/${name}`;
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const put = await fetch(`${api}/slots/news`, { method: 'PUT', headers: auth, body: JSON.stringify({ value: 'from the server' }) });
+    assert.equal(put.status, 200, await put.text());
+    for (const [page, from] of [[a, fromA], [b, fromB]]) {
+      await until(page, (f) => window.so.log.slice(f).some((e) => e.sync?.some((c) => c.name === 'news')), from, 'no news');
+      assert.deepEqual(await syncs(page, from), [[['change', 'news', undefined]]]);
+      assert.equal((await data(page)).news, 'from the server');
+    }
+    fromB = await logLength(b);
+    const del = await fetch(api, { method: 'DELETE', headers: auth });
+    assert.ok(del.ok, `DELETE ${del.status}`);
+    await until(b, (f) => window.so.log.slice(f).some((e) => e.sync?.some((c) => c.code === 'clear')), fromB, 'no clear on b');
+    assert.deepEqual(await data(b), {});
+
+    // close() unsubscribes: the page gets nothing more.
+    await b.evaluate(() => window.so.so.close());
+    fromB = await logLength(b);
+    const fromA2 = await logLength(a);
+    await a.evaluate(() => window.so.so.setProperty('after', 1));
+    await until(a, (f) => window.so.log.slice(f).some((e) => e.sync?.some((c) => c.name === 'after')), fromA2, 'no answer for after');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await logLength(b), fromB);
+    await a.close();
+    await b.close();
+  });
+}
+
+test('SharedObject.connect to a NetConnection of another URI: netStatus SharedObject.UriMismatch', async () => {
+  const page = await soPage('live', 'mismatch');
+  const code = await page.evaluate(async () => {
+    const so = window.so.SharedObject.getRemote('other', 'ws://127.0.0.1:1/elsewhere', false);
+    const status = new Promise((resolve) => so.addEventListener('netStatus', (e) => resolve(e.info.code)));
+    so.connect(window.so.nc);
+    return status;
+  });
+  assert.equal(code, 'SharedObject.UriMismatch');
+  assert.equal(await page.evaluate(() => window.so.SharedObject.getRemote('mismatch', window.so.nc.uri, false) === window.so.so), true);
+  await page.close();
+});
+
+test('nc.call reaches call_url; the admin API calls nc.client and gets its return value', async () => {
+  const page = await soPage('calls', 'calls');
+  const result = await page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        window.so.nc.call('add', { result: resolve, status: reject }, 2, 3);
+      }),
+  );
+  assert.deepEqual(result, { sum: 5, method: 'add' });
+  assert.equal(backendCalls.at(-1).app, 'calls');
+  assert.deepEqual(backendCalls.at(-1).args, [2, 3]);
+
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const clients = await (await fetch(`${gateway.http}/api/v1/clients`, { headers: auth })).json();
+  const mine = clients.clients.filter((c) => c.app === 'calls');
+  assert.equal(mine.length, 1, JSON.stringify(clients));
+  const call = (body) => fetch(`${gateway.http}/api/v1/clients/${mine[0].id}/call`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+  const answer = await call({ method: 'whoAreYou', args: ['q'] });
+  assert.equal(answer.status, 200);
+  assert.deepEqual(await answer.json(), { result: { name: 'page', q: 'q' } });
+  // A Promise is awaited.
+  const later = await call({ method: 'later', args: [21] });
+  assert.deepEqual(await later.json(), { result: 42 });
+  // No such own handler (an inherited one does not count): _error.
+  for (const method of ['missing', 'toString']) {
+    const missing = await call({ method, args: [] });
+    assert.equal(missing.status, 502, method);
+    assert.equal((await missing.json()).error.code, 'NetConnection.Call.Failed');
+  }
+  await page.close();
+});
