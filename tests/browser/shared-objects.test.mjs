@@ -26,7 +26,7 @@ before(async () => {
   await new Promise((resolve) => backend.listen(0, '127.0.0.1', resolve));
   const port = backend.address().port;
   gateway = await startGateway({
-    extraConfig: [`admin_token = "${TOKEN}"`, '[apps.live]', '[apps.calls]', `call_url = "http://127.0.0.1:${port}/call"`].join('\n'),
+    extraConfig: [`admin_token = "${TOKEN}"`, '[apps.live]', '[apps.ro]', 'so_write = "deny"', '[apps.closed]', 'so_read = "deny"', '[apps.calls]', `call_url = "http://127.0.0.1:${port}/call"`].join('\n'),
   });
   browser = await launchBrowser();
 });
@@ -59,7 +59,7 @@ async function soPage(app, name, { encoding = 0 } = {}) {
       });
       const so = SharedObject.getRemote(name, url, false);
       so.client = { onChat: (...args) => log.push({ message: args }) };
-      so.addEventListener('sync', (e) => log.push({ sync: e.changeList, data: { ...so.data } }));
+      so.addEventListener('sync', (e) => log.push({ sync: e.changeList, data: { ...so.data }, at: performance.now() }));
       so.addEventListener('netStatus', (e) => log.push({ status: e.info.code }));
       const first = new Promise((resolve) => so.addEventListener('sync', resolve, { once: true }));
       so.connect(nc);
@@ -153,19 +153,27 @@ for (const encoding of [0, 3]) {
     assert.deepEqual(await syncs(b, fromB), [[['delete', 'topic', { text: 'rust', n: 1 }]]]);
     assert.equal('topic' in (await data(b)), false);
 
-    // fps batches: three slots set in one tick go as one request (one sync on the other page).
+    // fps 2: the first change goes at once, the two set within the next half second wait
+    // and go together, one request (one sync on the other page) half a second after it.
+    await a.evaluate(() => (window.so.so.fps = 2));
+    await new Promise((resolve) => setTimeout(resolve, 600));
     fromB = await logLength(b);
-    await a.evaluate(() => {
+    await a.evaluate(async () => {
       const so = window.so.so;
-      so.fps = 2;
+      const pause = () => new Promise((resolve) => setTimeout(resolve, 100));
       so.setProperty('x', 1);
+      await pause();
       so.setProperty('y', 2);
+      await pause();
       so.setProperty('x', 3);
     });
-    await until(b, (f) => window.so.log.slice(f).some((e) => e.sync), fromB, 'no batch on b');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.deepEqual(await syncs(b, fromB), [[['change', 'x', undefined], ['change', 'y', undefined]]]);
-    assert.equal((await data(b)).x, 3);
+    await until(b, (f) => window.so.log.slice(f).filter((e) => e.sync).length >= 2, fromB, 'no second batch on b');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(await syncs(b, fromB), [[['change', 'x', undefined]], [['change', 'y', undefined], ['change', 'x', 1]]]);
+    const [first, second] = await b.evaluate((f) => window.so.log.slice(f).filter((e) => e.sync).map((e) => e.at), fromB);
+    assert.ok(second - first >= 400, `the batch waited for its turn: ${second - first} ms`);
+    assert.deepEqual([(await data(b)).x, (await data(b)).y], [3, 2]);
+    await a.evaluate(() => (window.so.so.fps = Infinity));
 
     // The admin API sets a slot: both pages see change; clearing the object is clear.
     fromA = await logLength(a);
@@ -208,6 +216,47 @@ test('SharedObject.connect to a NetConnection of another URI: netStatus SharedOb
   });
   assert.equal(code, 'SharedObject.UriMismatch');
   assert.equal(await page.evaluate(() => window.so.SharedObject.getRemote('mismatch', window.so.nc.uri, false) === window.so.so), true);
+  await page.close();
+});
+
+test('access refused by the server: netStatus NoReadAccess, NoWriteAccess, BadPersistence on the SharedObject', async () => {
+  const page = await openDemo(browser, gateway);
+  const result = await page.evaluate(async (ws) => {
+    const { NetConnection, SharedObject } = await import('/pkg/index.js');
+    const connect = (url) =>
+      new Promise((resolve) => {
+        const nc = new NetConnection();
+        nc.addEventListener('netStatus', (e) => e.info.code === 'NetConnection.Connect.Success' && resolve(nc));
+        nc.connect(url);
+      });
+    /** The sync codes and status codes `so` gets within `ms` after `act`. */
+    const watch = async (so, act, ms = 700) => {
+      const seen = [];
+      so.addEventListener('sync', (e) => seen.push(e.changeList.map((c) => c.code).join(',')));
+      so.addEventListener('netStatus', (e) => seen.push(`${e.info.level} ${e.info.code}`));
+      act();
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return seen;
+    };
+    const closed = await connect(`${ws}/closed`);
+    const noRead = await watch(SharedObject.getRemote('board', closed.uri, false), function () {
+      SharedObject.getRemote('board', closed.uri, false).connect(closed);
+    });
+    const ro = await connect(`${ws}/ro`);
+    const board = SharedObject.getRemote('board', ro.uri, false);
+    const first = new Promise((resolve) => board.addEventListener('sync', resolve, { once: true }));
+    board.connect(ro);
+    await first;
+    const noWrite = await watch(board, () => board.setProperty('k', 'v'));
+    const live = await connect(`${ws}/live`);
+    const persistent = SharedObject.getRemote('kept', live.uri, true);
+    const badPersistence = await watch(persistent, () => persistent.connect(live));
+    return { noRead, noWrite, badPersistence, data: { ...board.data } };
+  }, gateway.ws);
+  assert.deepEqual(result.noRead, ['error SharedObject.NoReadAccess']);
+  assert.ok(result.noWrite.includes('error SharedObject.NoWriteAccess'), JSON.stringify(result.noWrite));
+  assert.deepEqual(result.data, {}, 'the refused change is not kept');
+  assert.deepEqual(result.badPersistence, ['error SharedObject.BadPersistence']);
   await page.close();
 });
 
