@@ -129,6 +129,10 @@ export class NetConnection extends EventTarget {
    */
   get client(): object | null;
   set client(value: object);
+  // A server call that waits for an answer (a non-zero transaction id, as the gateway's
+  // admin API makes) is answered as Flash does: `_result` with the handler's return value (a
+  // returned Promise is awaited first), `_error` NetConnection.Call.Failed when the client has
+  // no such own handler, or the handler threw, or its Promise was rejected.
   /** 0 or 3; set it before connect(). */
   objectEncoding: 0 | 3;
   readonly protocol: 'rtmp' | 'rtmps';
@@ -323,5 +327,85 @@ export class NetStream extends EventTarget {
   addEventListener<K extends keyof NetEventMap>(type: K, listener: (this: NetStream, event: NetEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof NetEventMap>(type: K, listener: (this: NetStream, event: NetEventMap[K]) => unknown, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+/** One entry of `SyncEvent.changeList`, as AS3's. */
+export interface SyncChange {
+  /**
+   * 'clear' the local copy was emptied (first sync of a fresh copy, the object was cleared);
+   * 'success' this page's change was accepted; 'reject' it lost (the slot holds the server's
+   * value, `oldValue` the one this page had set); 'change' another client or the server
+   * changed the slot; 'delete' the slot went.
+   */
+  code: 'clear' | 'success' | 'reject' | 'change' | 'delete';
+  /** The slot ('' for clear). */
+  name: string;
+  /** For change and delete the value before (undefined for a new slot); for reject this page's. */
+  oldValue: AmfValue | undefined;
+}
+
+/** `sync`: the local copy of a SharedObject changed. */
+export class SyncEvent extends Event {
+  static readonly SYNC: 'sync';
+  constructor(type: string, changeList: SyncChange[]);
+  readonly changeList: SyncChange[];
+}
+
+export interface SharedObjectEventMap {
+  sync: SyncEvent;
+  /**
+   * SharedObject.UriMismatch (connect() through a NetConnection of another URI, made here),
+   * SharedObject.BadPersistence, SharedObject.NoReadAccess, SharedObject.NoWriteAccess,
+   * SharedObject.ObjectCreationFailed (from the server).
+   */
+  netStatus: NetStatusEvent;
+  /** A `send` handler missing on `client`, or throwing. */
+  asyncError: AsyncErrorEvent;
+}
+
+/** AS3's remote SharedObject: slots every subscriber of the application's object sees. */
+export class SharedObject extends EventTarget {
+  /**
+   * The object `name` of the application at `remotePath` (the URI the NetConnection connects
+   * to); `persistence` true (or a string) for a persistent one. The same arguments give the
+   * same object.
+   */
+  static getRemote(name: string, remotePath: string, persistence?: boolean | string): SharedObject;
+  private constructor();
+
+  /**
+   * Subscribes through a connected NetConnection; a `sync` with the server's slots follows.
+   * A NetConnection of another URI than remotePath gives netStatus SharedObject.UriMismatch.
+   * @throws Error when `nc` is not connected
+   */
+  connect(nc: NetConnection): void;
+  /** Unsubscribes; `data` stays readable. */
+  close(): void;
+  /** As AS3 does for a remote object: disconnects and empties the local copy (not the server's). */
+  clear(): void;
+  /**
+   * Sets a slot; null or undefined deletes it. `data` shows it at once; the request goes on the
+   * next tick or, with `fps`, at most fps times a second, the slots set meanwhile in one request.
+   */
+  setProperty(name: string, value?: AmfValue | null): void;
+  /** Sends a slot again with its current value (an object in it was changed in place). */
+  setDirty(name: string): void;
+  /** Calls `client[handler](...args)` on every subscriber, this page included. */
+  send(handler: string, ...args: AmfValue[]): void;
+
+  /** The slots: a frozen view, kept in sync with the server's copy. */
+  readonly data: Readonly<Record<string, AmfValue>>;
+  /** Handlers `send` calls: own properties only. `null` until set; then sends are ignored. */
+  get client(): object | null;
+  set client(value: object);
+  /** The NetConnection's objectEncoding, which carries the object's messages. */
+  objectEncoding: 0 | 3;
+  /** Requests per second at most; Infinity (default) sends each tick, 0 holds changes. */
+  fps: number;
+
+  addEventListener<K extends keyof SharedObjectEventMap>(type: K, listener: (this: SharedObject, event: SharedObjectEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof SharedObjectEventMap>(type: K, listener: (this: SharedObject, event: SharedObjectEventMap[K]) => unknown, options?: boolean | EventListenerOptions): void;
   removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }

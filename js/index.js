@@ -7,17 +7,18 @@ import init, { allStatusCodes, netStreamCodes } from './wasm/rtmpws_wasm.js';
 import { AsyncErrorEvent, IOErrorEvent, NetStatusEvent } from './events.js';
 import { NetConnection, Responder } from './netconnection.js';
 import { NetStream } from './netstream.js';
+import { SharedObject, SyncEvent } from './sharedobject.js';
 
 await init({ module_or_path: new URL('./wasm/rtmpws_wasm_bg.wasm', import.meta.url) });
 
 // The published module is minified, which renames classes: give the public ones back their
 // ActionScript names (error messages and pages read constructor.name).
-const PUBLIC = { NetConnection, Responder, NetStream, AsyncErrorEvent, IOErrorEvent, NetStatusEvent };
+const PUBLIC = { NetConnection, Responder, NetStream, SharedObject, SyncEvent, AsyncErrorEvent, IOErrorEvent, NetStatusEvent };
 for (const [name, type] of Object.entries(PUBLIC)) {
   Object.defineProperty(type, 'name', { value: name });
 }
 
-export { NetConnection, Responder, NetStream, AsyncErrorEvent, IOErrorEvent, NetStatusEvent };
+export { NetConnection, Responder, NetStream, SharedObject, SyncEvent, AsyncErrorEvent, IOErrorEvent, NetStatusEvent };
 
 /**
  * The 32 NetStream status codes, as `{code, level, how}` (how: 'S' server onStatus, 'P' server

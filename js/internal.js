@@ -48,10 +48,12 @@ export function dispatchStatus(target, info) {
  * @param {unknown} name
  * @param {unknown[]} args
  * @param {boolean} [quietIfMissing] do not report a missing handler
+ * @returns {unknown} the handler's return value; {@link NO_HANDLER} when there was none to call
+ *   (no client included), {@link THREW} when it threw
  */
 export function invokeClient(target, client, name, args, quietIfMissing = false) {
   if (client === null || (typeof client !== 'object' && typeof client !== 'function')) {
-    return;
+    return NO_HANDLER;
   }
   const handler = typeof name === 'string' && Object.hasOwn(client, name) ? client[name] : undefined;
   if (typeof handler !== 'function') {
@@ -60,11 +62,17 @@ export function invokeClient(target, client, name, args, quietIfMissing = false)
       const error = new Error(`${owner} was unable to invoke callback ${String(name)}.`);
       target.dispatchEvent(new AsyncErrorEvent(AsyncErrorEvent.ASYNC_ERROR, error));
     }
-    return;
+    return NO_HANDLER;
   }
   try {
-    handler.apply(client, args);
+    return handler.apply(client, args);
   } catch (error) {
     target.dispatchEvent(new AsyncErrorEvent(AsyncErrorEvent.ASYNC_ERROR, error));
+    return THREW;
   }
 }
+
+/** What {@link invokeClient} returns when no handler was called. */
+export const NO_HANDLER = Symbol('rtmpws.noHandler');
+/** What {@link invokeClient} returns when the handler threw. */
+export const THREW = Symbol('rtmpws.threw');

@@ -2,7 +2,7 @@
 
 import { Connection } from './wasm/rtmpws_wasm.js';
 import { AsyncErrorEvent, IOErrorEvent } from './events.js';
-import { INTERNAL, dispatchStatus, invokeClient, makeInfo } from './internal.js';
+import { INTERNAL, NO_HANDLER, THREW, dispatchStatus, invokeClient, makeInfo } from './internal.js';
 import { connectCapabilities, playableFourCcs } from './codecs.js';
 
 /** Flash's own default is AMF3; AMF0 is what every open server handles, so it is ours. */
@@ -107,6 +107,8 @@ class ConnectionCore {
     this.resuming = null;
     /** When the recent ReconnectRequests were followed (ms). */
     this.reconnects = [];
+    /** @type {Map<string, import('./sharedobject.js').SharedObject>} connected, by name */
+    this.sharedObjects = new Map();
   }
 
   /** Sends whatever the session has queued. */
@@ -255,8 +257,16 @@ class ConnectionCore {
           // The server asks us to go away (FMS does this on application shutdown).
           this.shutdown(true);
         } else {
-          invokeClient(nc, nc.client, event.name, event.args, QUIET_CALLS.has(event.name));
+          const value = invokeClient(nc, nc.client, event.name, event.args, QUIET_CALLS.has(event.name));
+          if (event.transactionId) {
+            this.answer(event.transactionId, event.name, value);
+          }
         }
+        break;
+      case 'soSync':
+      case 'soMessage':
+      case 'soStatus':
+        this.sharedObjects.get(event.name)?.[INTERNAL].onEvent(event);
         break;
       case 'protocolError':
         nc.dispatchEvent(new IOErrorEvent(IOErrorEvent.IO_ERROR, event.message));
@@ -264,6 +274,37 @@ class ConnectionCore {
         break;
       default:
         break;
+    }
+  }
+
+  /**
+   * Answers a server call that waits for one, as Flash does: `_result` with the handler's
+   * return value (a Promise is awaited), `_error` NetConnection.Call.Failed when the client
+   * has no such handler, or it threw or its Promise was rejected.
+   */
+  answer(transaction, name, value) {
+    const conn = this.conn;
+    const send = (ok, result) => {
+      // Only on the connection that asked: a reconnection's session knows nothing of it.
+      if (this.conn === conn) {
+        this.with((c) =>
+          ok
+            ? c.answerCall(transaction, result)
+            : c.answerCallError(transaction, { level: 'error', code: 'NetConnection.Call.Failed', description: result }),
+        );
+      }
+    };
+    if (value === NO_HANDLER) {
+      send(false, `Method not found (${name}).`);
+    } else if (value === THREW) {
+      send(false, `Method ${name} failed.`);
+    } else if (typeof value?.then === 'function') {
+      Promise.resolve(value).then(
+        (result) => send(true, result),
+        (error) => send(false, `Method ${name} failed: ${error?.message ?? String(error)}`),
+      );
+    } else {
+      send(true, value);
     }
   }
 
@@ -414,6 +455,10 @@ class ConnectionCore {
     this.streams.clear();
     this.creating.clear();
     this.calls.clear();
+    for (const so of this.sharedObjects.values()) {
+      so[INTERNAL].connectionClosed();
+    }
+    this.sharedObjects.clear();
     this.conn?.free();
     this.conn = null;
   }

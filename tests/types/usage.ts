@@ -1,5 +1,5 @@
 // Compiled with `npm run check:types` (tsc --noEmit): the public types describe real usage.
-import { AsyncErrorEvent, NETSTREAM_CODES, NetConnection, NetStatusEvent, NetStream, Responder } from 'rtmpws';
+import { AsyncErrorEvent, NETSTREAM_CODES, NetConnection, NetStatusEvent, NetStream, Responder, SharedObject, SyncEvent } from 'rtmpws';
 import type { PublishOptions } from 'rtmpws';
 
 const nc = new NetConnection();
@@ -46,3 +46,27 @@ nc.call('echo', (value) => console.log(value));
 nc.call('fireAndForget', null);
 const codes: string[] = NETSTREAM_CODES.map((entry) => `${entry.code} ${entry.level} ${entry.how}`);
 console.log(codes.length);
+
+// Remote shared objects.
+{
+  const nc = new NetConnection();
+  const so = SharedObject.getRemote('room', 'ws://127.0.0.1:8080/chat', false);
+  so.client = { onChat: (text: string) => text.length };
+  so.fps = 10;
+  so.addEventListener('sync', (event) => {
+    for (const change of event.changeList) {
+      const code: 'clear' | 'success' | 'reject' | 'change' | 'delete' = change.code;
+      void [code, change.name, change.oldValue, so.data[change.name]];
+    }
+  });
+  so.connect(nc);
+  so.setProperty('topic', { text: 'hi' });
+  so.setProperty('topic', null);
+  so.setDirty('topic');
+  so.send('onChat', 'hello');
+  const encoding: 0 | 3 = so.objectEncoding;
+  void encoding;
+  so.close();
+  const event: SyncEvent = new SyncEvent(SyncEvent.SYNC, []);
+  void event;
+}

@@ -18,7 +18,9 @@ use rtmpws_media::tag::{
     self, AudioCodec, AudioPacketType, VideoCodec, VideoPacketType, VideoTagHeader,
 };
 use rtmpws_protocol::amf::Value;
-use rtmpws_protocol::client::{ClientConfig, ClientEvent, ClientSession};
+use rtmpws_protocol::client::{
+    ClientConfig, ClientEvent, ClientSession, SharedObjectEvent, SyncChange,
+};
 use rtmpws_protocol::message::UserControl;
 use rtmpws_protocol::status::Status;
 use rtmpws_protocol::MediaKind;
@@ -141,6 +143,52 @@ fn array_to_values(args: &Array) -> Vec<Value> {
     args.iter().map(|v| from_js(&v)).collect()
 }
 
+fn sync_change(change: &SyncChange) -> JsValue {
+    object(&[
+        ("code", change.code.as_str().into()),
+        ("name", change.name.as_str().into()),
+        (
+            "oldValue",
+            change.old_value.as_ref().map_or(JsValue::UNDEFINED, to_js),
+        ),
+    ])
+}
+
+/// `soSync {name, version, first, changeList}`, `soMessage {name, handler, args}` or
+/// `soStatus {name, info: {code, level}}`.
+fn shared_object_event(name: String, event: SharedObjectEvent) -> JsValue {
+    match event {
+        SharedObjectEvent::Sync {
+            version,
+            first,
+            changes,
+        } => object(&[
+            ("type", "soSync".into()),
+            ("name", name.into()),
+            ("version", version.into()),
+            ("first", first.into()),
+            (
+                "changeList",
+                changes.iter().map(sync_change).collect::<Array>().into(),
+            ),
+        ]),
+        SharedObjectEvent::Message { handler, args } => object(&[
+            ("type", "soMessage".into()),
+            ("name", name.into()),
+            ("handler", handler.into()),
+            ("args", values_to_array(&args).into()),
+        ]),
+        SharedObjectEvent::Status { code, level } => object(&[
+            ("type", "soStatus".into()),
+            ("name", name.into()),
+            (
+                "info",
+                object(&[("code", code.into()), ("level", level.into())]),
+            ),
+        ]),
+    }
+}
+
 fn user_control_event(event: UserControl) -> JsValue {
     let (name, stream_id, value) = match event {
         UserControl::StreamBegin(id) => ("streamBegin", id.0, None),
@@ -217,6 +265,79 @@ impl Connection {
     /// `NetConnection.call`: returns the transaction id its `result`/`callError` will carry.
     pub fn call(&mut self, name: &str, args: Array) -> f64 {
         self.session.call(name, array_to_values(&args))
+    }
+
+    /// Answers a server call (a `call` event with a non-zero `transactionId`) with `_result`.
+    #[wasm_bindgen(js_name = answerCall)]
+    pub fn answer_call(&mut self, transaction_id: f64, value: JsValue) {
+        self.session
+            .answer_server_call(transaction_id, from_js(&value));
+    }
+
+    /// Answers a server call with `_error` and an info object.
+    #[wasm_bindgen(js_name = answerCallError)]
+    pub fn answer_call_error(&mut self, transaction_id: f64, info: JsValue) {
+        self.session
+            .answer_server_call_error(transaction_id, from_js(&info));
+    }
+
+    /// Subscribes to a remote shared object; the answer is a first `soSync`, or `soStatus`.
+    #[wasm_bindgen(js_name = soUse)]
+    pub fn so_use(&mut self, name: &str, persistent: bool) {
+        self.session.shared_object_use(name, persistent);
+    }
+
+    /// Sets slots in one request: `changes` is `[[slot, value], ...]` (null or undefined
+    /// deletes). False when the object is not in use.
+    #[wasm_bindgen(js_name = soSetProperties)]
+    pub fn so_set_properties(&mut self, name: &str, changes: Array) -> bool {
+        let changes: Vec<(String, Value)> = changes
+            .iter()
+            .filter_map(|entry| {
+                let pair = entry.dyn_into::<Array>().ok()?;
+                Some((pair.get(0).as_string()?, from_js(&pair.get(1))))
+            })
+            .collect();
+        if changes.is_empty() {
+            return self
+                .session
+                .shared_object(name)
+                .is_some_and(|so| so.is_in_use());
+        }
+        self.session.shared_object_request_changes(name, changes)
+    }
+
+    /// Deletes one slot (a request remove).
+    #[wasm_bindgen(js_name = soRemove)]
+    pub fn so_remove(&mut self, name: &str, slot: &str) -> bool {
+        self.session.shared_object_request_remove(name, slot)
+    }
+
+    /// `so.send(handler, ...args)`.
+    #[wasm_bindgen(js_name = soSend)]
+    pub fn so_send(&mut self, name: &str, handler: &str, args: Array) -> bool {
+        self.session
+            .shared_object_send(name, handler, array_to_values(&args))
+    }
+
+    /// Unsubscribes (`so.close()`).
+    #[wasm_bindgen(js_name = soRelease)]
+    pub fn so_release(&mut self, name: &str) -> bool {
+        self.session.shared_object_release(name)
+    }
+
+    /// The local copy's slots as `[[slot, value], ...]` in the order they were first set, or
+    /// undefined if there is no copy.
+    #[wasm_bindgen(js_name = soData)]
+    pub fn so_data(&self, name: &str) -> JsValue {
+        let Some(so) = self.session.shared_object(name) else {
+            return JsValue::UNDEFINED;
+        };
+        so.data()
+            .iter()
+            .map(|(slot, value)| Array::of2(&slot.as_str().into(), &to_js(value)))
+            .collect::<Array>()
+            .into()
     }
 
     /// Any stream command (pause, seek, receiveAudio, receiveVideo, play2, closeStream...).
@@ -628,17 +749,17 @@ impl Connection {
             }
             ClientEvent::ServerCall {
                 stream_id,
+                transaction_id,
                 name,
                 args,
-                ..
             } => object(&[
                 ("type", "call".into()),
                 ("streamId", stream_id.0.into()),
+                ("transactionId", transaction_id.into()),
                 ("name", name.into()),
                 ("args", values_to_array(&args).into()),
             ]),
-            // Shared objects are not exposed to JavaScript yet.
-            ClientEvent::SharedObject { .. } => return,
+            ClientEvent::SharedObject { name, event } => shared_object_event(name, event),
         };
         out.push(&event);
     }
