@@ -3,6 +3,8 @@
 //! to the [`Connection`]'s plain state; after each turn the loop writes what the session
 //! queued. Nothing here decides anything about RTMP.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -20,49 +22,8 @@ use crate::transport::{Batch, Transport};
 /// Serves one connection until it closes or the gateway shuts down.
 pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: String) {
     let id = gateway.next_connection_id();
-    // The shutdown signal reaches every connection through one waiter list, whose lock a
-    // `changed()` future takes each time it is polled, i.e. per message sent. So this task
-    // registers once, with a future polled only here, and each loop turn merely reads the
-    // channel's version (an atomic load); the registration wakes the task when it changes.
-    let mut shutdown_rx = gateway.shutdown_signal();
-    let mut shutdown_check = gateway.shutdown_signal();
-    let registration = async move {
-        let _ = shutdown_rx.changed().await;
-    };
-    tokio::pin!(registration);
-    std::future::poll_fn(|cx| {
-        let _ = std::future::Future::poll(registration.as_mut(), cx);
-        Poll::Ready(())
-    })
-    .await;
-    let shutdown = std::future::poll_fn(|_| {
-        if shutting_down(&mut shutdown_check) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    });
-    tokio::pin!(shutdown);
-    // The drain signal (drain_secs), registered the same way.
-    let mut drain_rx = gateway.drain_signal();
-    let mut drain_check = gateway.drain_signal();
-    let drain_registration = async move {
-        let _ = drain_rx.changed().await;
-    };
-    tokio::pin!(drain_registration);
-    std::future::poll_fn(|cx| {
-        let _ = std::future::Future::poll(drain_registration.as_mut(), cx);
-        Poll::Ready(())
-    })
-    .await;
-    let drain = std::future::poll_fn(|_| {
-        if shutting_down(&mut drain_check) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    });
-    tokio::pin!(drain);
+    let mut shutdown = Flag::register(gateway.shutdown_signal()).await;
+    let mut drain = Flag::register(gateway.drain_signal()).await;
     let mut drained = false;
     let settings = gateway.settings();
     let config = &settings.config;
@@ -70,13 +31,14 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
     let write_timeout = Duration::from_secs(config.write_timeout_secs);
     let connect_deadline = tokio::time::sleep(connect_timeout);
     tokio::pin!(connect_deadline);
-    // Liveness: see `ping_interval_secs`. The period is long, so the timer costs nothing on
-    // the media path.
+    // Liveness: see `ping_interval_secs`. Silence is checked four times per interval, so a
+    // client is pinged within a quarter interval of falling silent and has at least three
+    // quarters of one to answer before it is closed (checked only once per interval, the ping
+    // and the close could fall on the same check). The period is long, so the timer costs
+    // nothing on the media path.
     let ping_every = Duration::from_secs(config.ping_interval_secs);
-    let mut ping_check = tokio::time::interval_at(
-        Instant::now() + ping_every,
-        ping_every.max(Duration::from_secs(1)),
-    );
+    let check_every = (ping_every / 4).max(Duration::from_millis(250));
+    let mut ping_check = tokio::time::interval_at(Instant::now() + check_every, check_every);
     ping_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle_check = tokio::time::interval(Duration::from_secs(1));
     // Only publishers are checked; a tick missed meanwhile is not worth a burst.
@@ -91,6 +53,8 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
     let mut conn = Connection::new(Arc::clone(&gateway), id, &peer, Arc::clone(&entry));
     let opened = Instant::now();
     let mut last_read = opened;
+    // The silence the last ping was sent in (one ping per silence, not one per check).
+    let mut pinged_after = None;
     debug!(id, %peer, "connection opened");
     let mut buf = Vec::new();
     let mut out = Batch::default();
@@ -145,7 +109,8 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
                     info!(id, %peer, "closing: no answer to ping in {}s", silent.as_secs());
                     break;
                 }
-                if silent >= ping_every {
+                if silent >= ping_every && pinged_after != Some(last_read) {
+                    pinged_after = Some(last_read);
                     // The ping's timestamp wraps after 49 days, which RTMP allows.
                     conn.ping(now.saturating_duration_since(opened).as_millis() as u32);
                 }
@@ -213,8 +178,48 @@ async fn flush<T: Transport>(
     result.map(|()| len)
 }
 
-/// True once the gateway is shutting down (or its shutdown channel is gone); an atomic load
-/// while nothing happened.
+/// A gateway-wide flag (shutdown, drain) as a connection's select loop watches it. Such a
+/// signal reaches every connection through one waiter list, whose lock a `changed()` future
+/// takes each time it is polled, i.e. per message sent. So the flag registers once, with a
+/// future polled only at registration, and each poll of the flag merely reads the channel's
+/// version (an atomic load); the registration wakes the task when it changes.
+struct Flag {
+    /// Kept alive: dropping it would take the task off the waiter list.
+    _registration: Pin<Box<dyn Future<Output = ()> + Send>>,
+    check: watch::Receiver<bool>,
+}
+
+impl Flag {
+    async fn register(signal: watch::Receiver<bool>) -> Flag {
+        let mut waiting = signal.clone();
+        let mut registration: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            let _ = waiting.changed().await;
+        });
+        std::future::poll_fn(|cx| {
+            let _ = registration.as_mut().poll(cx);
+            Poll::Ready(())
+        })
+        .await;
+        Flag {
+            _registration: registration,
+            check: signal,
+        }
+    }
+}
+
+impl Future for Flag {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if shutting_down(&mut self.check) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// True once the flag is set (or its channel is gone); an atomic load while nothing happened.
 fn shutting_down(shutdown: &mut watch::Receiver<bool>) -> bool {
     match shutdown.has_changed() {
         Ok(false) => false,
