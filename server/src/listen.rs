@@ -48,7 +48,9 @@ pub async fn run(
             bound.push((name, listener.local_addr()?));
         }
     }
-    info!(addresses = ?bound, apps = ?config.apps, "rtmpws-gateway listening");
+    // Application names only: their tables hold secrets and callback URLs.
+    let apps: Vec<&str> = config.apps.names().collect();
+    info!(addresses = ?bound, ?apps, "rtmpws-gateway listening");
     let metrics_url = match &metrics {
         Some(listener) => format!("http://{}/metrics", listener.local_addr()?),
         None => format!("http://{http_addr}/metrics"),
