@@ -360,6 +360,29 @@ async fn legacy_players_get_no_supported_track_found() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_player_of_an_enhanced_only_recording_gets_no_supported_track_found() {
+    let gateway = Gateway::start("record_all = [\"live\"]");
+    let publisher = publish(&CASES[0], &gateway.rtmp_url("live/rec"), false);
+    wait_ok(publisher, "publish hevc");
+    // The recording is made final a moment after the publisher leaves.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (mut legacy, _, stream) = client(&gateway, "live", false).await;
+    legacy.session().play(stream, "rec", 0.0, -1.0, true);
+    legacy.flush().await;
+    let info = legacy
+        .wait_status("NetStream.Play.NoSupportedTrackFound")
+        .await;
+    assert_eq!(info.get_str("details"), Some("rec"));
+    legacy.collect_for(Duration::from_millis(500)).await;
+    let enhanced_bytes = legacy.events.iter().any(|e| {
+        matches!(e, ClientEvent::Media { kind: MediaKind::Video, payload, .. } if payload.first().is_some_and(|b| b & 0x80 != 0))
+    });
+    assert!(!enhanced_bytes, "a legacy client got enhanced video");
+    let told = legacy.events.iter().filter(|e| matches!(e, ClientEvent::Status { info, .. } if info.get_str("code") == Some("NetStream.Play.NoSupportedTrackFound"))).count();
+    assert_eq!(told, 1, "told once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_drain_sends_reconnect_request() {
     let mut gateway = Gateway::start("drain_secs = 5\nreconnect_url = \"rtmp://127.0.0.2/live\"");
     let (mut c, _, _) = client(&gateway, "live", true).await;

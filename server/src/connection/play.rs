@@ -144,10 +144,7 @@ impl Connection {
             stream_id,
             Box::pin(ReceiverStream::new(events).map(Feed::Recorded)),
         );
-        let player = RecordedPlayer {
-            player,
-            name: name.to_owned(),
-        };
+        let player = RecordedPlayer::new(player, name.to_owned());
         self.roles.insert(stream_id, Role::PlayingRecorded(player));
         self.report_uses();
     }
@@ -286,6 +283,8 @@ impl Connection {
     }
 
     pub(super) fn on_recorded(&mut self, stream_id: StreamId, event: VodEvent) {
-        RecordedPlayer::relay(&mut self.session, stream_id, event);
+        if let Some(Role::PlayingRecorded(player)) = self.roles.get_mut(&stream_id) {
+            player.relay(&mut self.session, stream_id, event);
+        }
     }
 }
