@@ -64,7 +64,9 @@ pub async fn serve<T: Transport>(mut transport: T, gateway: Arc<Gateway>, peer: 
             biased;
             // Once: publishers that record stay until their files are final.
             () = &mut shutdown, if !conn.is_stopping() => conn.shut_down(),
-            () = &mut drain, if !drained => {
+            // Once connected: a client that connects during the drain hears it too, right
+            // after its Connect.Success.
+            () = &mut drain, if !drained && conn.is_connected() => {
                 drained = true;
                 conn.request_reconnect();
             }
