@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh --smoke                  every target briefly (CI)
 #   scripts/fuzz.sh --list                   the target names
 # Every run starts with the checked-in seeds (fuzz/corpus/) and past findings
-# (fuzz/regressions/); `cd fuzz && cargo test` replays those on stable without libFuzzer.
+# (fuzz/regressions/); `cd fuzz && cargo test --workspace` replays those on stable without libFuzzer.
 # Prints per target: executions, exec/s, coverage (libFuzzer's cov: and ft:), corpus size and
 # crashes; exits non-zero if any target crashed. A crashing input is kept in
 # fuzz/work/artifacts/<target>/; new corpus inputs collect in fuzz/work/corpus/<target>/

@@ -109,3 +109,13 @@ pub fn pieces(data: &[u8], split: u8) -> Vec<&[u8]> {
     }
     out
 }
+
+/// A decode refused because references expanded past the output budget, which the decoders
+/// size from the input's length: the same value can fit in a longer buffer and not in a
+/// shorter one.
+pub fn over_budget(e: &rtmpws_protocol::amf::AmfError) -> bool {
+    matches!(
+        e,
+        rtmpws_protocol::amf::AmfError::Unsupported { what, .. } if what.contains("references expand")
+    )
+}

@@ -1,5 +1,5 @@
 //! Runs every corpus input and every past finding through its target's checks, on stable:
-//! `cargo test` in `fuzz/`. A finding goes to `fuzz/regressions/<target>/` once it is fixed
+//! `cargo test --workspace` in `fuzz/`. A finding goes to `fuzz/regressions/<target>/` once it is fixed
 //! (and as a unit test in the crate that had the bug).
 
 use std::path::Path;
