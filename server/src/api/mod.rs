@@ -203,8 +203,9 @@ pub async fn serve_metrics(listener: TcpListener, gateway: Arc<Gateway>) {
     }
 }
 
-/// Whether `Authorization` is `Bearer TOKEN`, compared in constant time.
-fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
+/// Whether `Authorization` is `Bearer TOKEN`, compared in constant time; the one check for
+/// every admin route (these and the shared-object ones in `admin.rs`) and `/metrics`.
+pub(crate) fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
     let Some(given) = authorization.and_then(|value| {
         let (scheme, rest) = value.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
